@@ -76,7 +76,9 @@ type Runtime interface {
 	StopNode(ctx context.Context, name string, timeout time.Duration) error
 	// KillNode sends signal (a name such as "SIGKILL", or "" for SIGKILL) to
 	// the node's main process. A node that is not running gives ErrNotRunning.
-	// Unlike StopNode, the restart policy applies to a killed node.
+	// Like StopNode, a node killed this way is not restarted by its restart
+	// policy (Docker and Podman both suspend the policy on kill); a signal the
+	// process handles (SIGHUP to reload) leaves it running.
 	KillNode(ctx context.Context, name string, signal string) error
 	// DeleteNode removes a node, running or not, with its anonymous volumes;
 	// named volumes are kept. A missing node gives ErrNotFound.

@@ -1,0 +1,222 @@
+package backends
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	pb "github.com/k3d/k3d/backends/internal/runtimepb"
+)
+
+// Exec is one bidirectional stream: k3d sends the command, then stdin chunks
+// and a close_stdin marker; the backend sends stdout and stderr chunks as they
+// come and the exit code last.
+
+// errExecEnded stops a stdin copy that the command no longer reads.
+var errExecEnded = errors.New("exec ended")
+
+func (s *server) Exec(stream pb.Runtime_ExecServer) error {
+	ctx := stream.Context()
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	start := first.GetStart()
+	if start == nil {
+		return toStatus(NewError(ErrInvalid, "exec", "the stream did not start with the command"))
+	}
+	out := &execSender{stream: stream}
+	spec := ExecSpec{
+		Cmd:     start.GetCmd(),
+		Env:     start.GetEnv(),
+		WorkDir: start.GetWorkDir(),
+		User:    start.GetUser(),
+		Stdout:  out.writer(false),
+		Stderr:  out.writer(true),
+	}
+	if start.GetHasStdin() {
+		// A pipe hands each chunk to the runtime only as fast as the command
+		// reads it, which keeps memory flat and pushes back on k3d through
+		// gRPC's flow control.
+		pr, pw := io.Pipe()
+		spec.Stdin = pr
+		defer pr.CloseWithError(errExecEnded)
+		go func() {
+			for {
+				m, err := stream.Recv()
+				if err != nil {
+					if ctx.Err() != nil {
+						err = ctx.Err()
+					} else if err == io.EOF {
+						err = nil // k3d closed its side without the marker
+					}
+					pw.CloseWithError(err)
+					return
+				}
+				switch in := m.GetInput().(type) {
+				case *pb.ExecInput_Stdin:
+					if _, err := pw.Write(in.Stdin); err != nil {
+						return
+					}
+				case *pb.ExecInput_CloseStdin:
+					pw.Close()
+					return
+				}
+			}
+		}()
+	}
+	code, err := s.rt.Exec(ctx, start.GetNode(), spec)
+	if err != nil {
+		return toStatus(err)
+	}
+	return out.send(&pb.ExecOutput{Output: &pb.ExecOutput_ExitCode{ExitCode: int32(code)}})
+}
+
+// execSender serialises the runtime's stdout and stderr writes, which may come
+// from two goroutines, onto the one stream.
+type execSender struct {
+	mu     sync.Mutex
+	stream pb.Runtime_ExecServer
+}
+
+func (s *execSender) send(m *pb.ExecOutput) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stream.Send(m)
+}
+
+func (s *execSender) writer(stderr bool) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		written := 0
+		for len(p) > 0 {
+			n := min(len(p), chunkSize)
+			var m *pb.ExecOutput
+			if stderr {
+				m = &pb.ExecOutput{Output: &pb.ExecOutput_Stderr{Stderr: p[:n]}}
+			} else {
+				m = &pb.ExecOutput{Output: &pb.ExecOutput_Stdout{Stdout: p[:n]}}
+			}
+			if err := s.send(m); err != nil {
+				return written, err
+			}
+			written += n
+			p = p[n:]
+		}
+		return written, nil
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func (c *Client) Exec(ctx context.Context, node string, spec ExecSpec) (int, error) {
+	const method = "Exec"
+	what := fmt.Sprintf("exec %q in node %s", spec.Cmd, node)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.rpc.Exec(sctx)
+	if err != nil {
+		return 0, c.callError(ctx, method, what, err)
+	}
+	err = stream.Send(&pb.ExecInput{Input: &pb.ExecInput_Start{Start: &pb.ExecStart{
+		Node:     node,
+		Cmd:      spec.Cmd,
+		Env:      spec.Env,
+		WorkDir:  spec.WorkDir,
+		User:     spec.User,
+		HasStdin: spec.Stdin != nil,
+	}}})
+	if err != nil && err != io.EOF {
+		return 0, c.callError(ctx, method, what, err)
+	}
+
+	// stdinErr is set when reading the caller's stdin failed; the exec is
+	// then cancelled and that error reported.
+	var stdinErr error
+	var stdinDone sync.WaitGroup
+	if err == nil && spec.Stdin != nil {
+		// The copy runs on its own goroutine: the command may end without
+		// reading its stdin, and Exec returns then even if the caller's
+		// reader blocks (the goroutine ends at that reader's next return).
+		stdinDone.Add(1)
+		go func() {
+			defer stdinDone.Done()
+			if err := sendStdin(spec.Stdin, stream); err != nil {
+				stdinErr = err
+				cancel()
+			}
+		}()
+	} else if err == nil {
+		_ = stream.CloseSend()
+	}
+
+	stdout, stderr := spec.Stdout, spec.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	code, gotExit := 0, false
+	for {
+		m, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if sctx.Err() != nil && ctx.Err() == nil {
+				// Only a failed stdin read cancels sctx on its own.
+				stdinDone.Wait()
+				if stdinErr != nil {
+					return 0, fmt.Errorf("%s: read stdin: %w", what, stdinErr)
+				}
+			}
+			return 0, c.callError(ctx, method, what, err)
+		}
+		switch o := m.GetOutput().(type) {
+		case *pb.ExecOutput_Stdout:
+			if _, err := stdout.Write(o.Stdout); err != nil {
+				return 0, fmt.Errorf("%s: write stdout: %w", what, err)
+			}
+		case *pb.ExecOutput_Stderr:
+			if _, err := stderr.Write(o.Stderr); err != nil {
+				return 0, fmt.Errorf("%s: write stderr: %w", what, err)
+			}
+		case *pb.ExecOutput_ExitCode:
+			code, gotExit = int(o.ExitCode), true
+		}
+	}
+	if !gotExit {
+		return 0, fmt.Errorf("%s: backend %s ended the exec without an exit code", what, c.name)
+	}
+	return code, nil
+}
+
+// sendStdin copies the caller's stdin to the exec stream, then closes it. It
+// sends what each Read returns at once: an interactive command must see its
+// input without waiting for a chunk to fill.
+func sendStdin(r io.Reader, stream pb.Runtime_ExecClient) error {
+	buf := make([]byte, chunkSize)
+	msg := &pb.ExecInput_Stdin{}
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			msg.Stdin = buf[:n]
+			if serr := stream.Send(&pb.ExecInput{Input: msg}); serr != nil {
+				return nil // the exec is over; its status tells how
+			}
+		}
+		if err == io.EOF {
+			if serr := stream.Send(&pb.ExecInput{Input: &pb.ExecInput_CloseStdin{CloseStdin: &pb.Empty{}}}); serr == nil {
+				_ = stream.CloseSend()
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

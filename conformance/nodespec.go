@@ -1,0 +1,99 @@
+package conformance
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/k3d/k3d/backends"
+)
+
+// testNodeSpec: what a node spec asks for is visible inside the node: tmpfs
+// mounts of the requested size, the memory limit, extra /etc/hosts entries,
+// a hostname, the user, and the command.
+func testNodeSpec(t *testing.T, f *fixture) {
+	const (
+		tmpfsSize = 8 << 20
+		memory    = 96 << 20
+	)
+	name := f.name("node")
+	hostname := "conf-" + f.s.runID + "-host"
+	f.runNode(backends.NodeSpec{
+		Name:        name,
+		Hostname:    hostname,
+		Entrypoint:  []string{"/testprog", "exit-after"},
+		Cmd:         []string{"1h", "0"},
+		User:        "2345:2345",
+		MemoryLimit: memory,
+		Mounts: []backends.Mount{
+			{Type: backends.MountTmpfs, Target: "/run/conf", TmpfsSize: tmpfsSize},
+			{Type: backends.MountTmpfs, Target: "/var/conf"},
+		},
+		ExtraHosts: []backends.HostEntry{
+			{Hostname: "conf-extra.example", IP: "10.11.12.13"},
+			{Hostname: "host.k3d.internal", IP: "10.11.12.14"},
+		},
+	})
+	n := f.inspect(name)
+
+	t.Run("tmpfs", func(t *testing.T) {
+		f := f.on(t)
+		if out := strings.TrimSpace(f.run(name, "fsinfo", "/run/conf")); out != fmt.Sprintf("tmpfs %d", tmpfsSize) {
+			t.Errorf("/run/conf in %s: %q, want a tmpfs of %d bytes", name, out, tmpfsSize)
+		}
+		if out := strings.TrimSpace(f.run(name, "fsinfo", "/var/conf")); !strings.HasPrefix(out, "tmpfs ") {
+			t.Errorf("/var/conf in %s: %q, want a tmpfs", name, out)
+		}
+		if out := strings.TrimSpace(f.run(name, "fsinfo", "/conf")); strings.HasPrefix(out, "tmpfs ") {
+			t.Errorf("/conf in %s is a tmpfs, yet no mount asked for one there", name)
+		}
+		if m := findMount(n.Mounts, "/run/conf"); m == nil || m.Type != backends.MountTmpfs {
+			t.Errorf("node %s: inspect reports mount %+v at /run/conf, want a tmpfs", name, m)
+		}
+	})
+	t.Run("memory-limit", func(t *testing.T) {
+		f := f.on(t)
+		if out := strings.TrimSpace(f.run(name, "memlimit")); out != fmt.Sprint(memory) {
+			t.Errorf("memory limit inside %s: %q, want %d", name, out, memory)
+		}
+		if n.MemoryLimit != memory {
+			t.Errorf("node %s: inspect reports memory limit %d, want %d", name, n.MemoryLimit, memory)
+		}
+	})
+	t.Run("extra-hosts", func(t *testing.T) {
+		f := f.on(t)
+		hosts, err := f.readFile(name, "/etc/hosts")
+		if err != nil {
+			t.Fatalf("read /etc/hosts of %s: %v", name, err)
+		}
+		for _, want := range [][]string{{"10.11.12.13", "conf-extra.example"}, {"10.11.12.14", "host.k3d.internal"}} {
+			found := false
+			for _, line := range strings.Split(string(hosts), "\n") {
+				fields := strings.Fields(line)
+				found = found || len(fields) >= 2 && fields[0] == want[0] && slices.Contains(fields[1:], want[1])
+			}
+			if !found {
+				t.Errorf("/etc/hosts of %s has no %s %s:\n%s", name, want[0], want[1], hosts)
+			}
+		}
+		if out := strings.TrimSpace(f.run(name, "resolve", "conf-extra.example")); out != "10.11.12.13" {
+			t.Errorf("resolve conf-extra.example in %s: %q", name, out)
+		}
+	})
+	t.Run("identity", func(t *testing.T) {
+		f := f.on(t)
+		if out := strings.TrimSpace(f.run(name, "hostname")); out != hostname {
+			t.Errorf("hostname inside %s: %q, want %q", name, out, hostname)
+		}
+		if n.Hostname != hostname {
+			t.Errorf("node %s: inspect reports hostname %q, want %q", name, n.Hostname, hostname)
+		}
+		if out := strings.TrimSpace(f.run(name, "id")); out != "2345:2345" {
+			t.Errorf("user inside %s: %q, want 2345:2345", name, out)
+		}
+		if want := []string{"/testprog", "exit-after", "1h", "0"}; !slices.Equal(n.Cmd, want) {
+			t.Errorf("node %s: command %q, want entrypoint then cmd %q", name, n.Cmd, want)
+		}
+	})
+}

@@ -1,0 +1,143 @@
+// Package loadbalancer is the TCP/UDP proxy that sits in front of a cluster's
+// nodes (the serverlb node) and the configuration the engine writes for it.
+package loadbalancer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Where the load balancer node reads its configuration. The engine copies the
+// file in; the proxy notices the change and applies it without a restart.
+const (
+	ConfigDir  = "/etc/k3d"
+	ConfigFile = "loadbalancer.json"
+)
+
+// Config is everything the proxy serves: one listener per port and protocol.
+type Config struct {
+	Listeners []Listener `json:"listeners"`
+}
+
+// Listener accepts on Port (all addresses) and forwards each TCP connection or
+// UDP client to one of Upstreams.
+type Listener struct {
+	Port uint16 `json:"port"`
+	// Protocol is "tcp" or "udp".
+	Protocol string `json:"protocol"`
+	// Upstreams are "host:port"; host is usually a node name that the
+	// runtime's DNS resolves, looked up at dial time so that a node that is not
+	// running yet is just an upstream that fails.
+	Upstreams []string `json:"upstreams"`
+}
+
+// Marshal validates the configuration and encodes it with listeners sorted by
+// port and protocol and upstreams sorted, so that the same cluster always
+// gives the same bytes (the proxy reloads only on a real change).
+func (c Config) Marshal() ([]byte, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	out := Config{Listeners: make([]Listener, len(c.Listeners))}
+	for i, l := range c.Listeners {
+		l.Upstreams = slices.Clone(l.Upstreams)
+		if l.Upstreams == nil {
+			// An empty list reads better in the file than null.
+			l.Upstreams = []string{}
+		}
+		slices.Sort(l.Upstreams)
+		out.Listeners[i] = l
+	}
+	slices.SortFunc(out.Listeners, func(a, b Listener) int {
+		if a.Port != b.Port {
+			return int(a.Port) - int(b.Port)
+		}
+		return strings.Compare(a.Protocol, b.Protocol)
+	})
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode load balancer config: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// Parse decodes and validates a configuration. Unknown fields are ignored so
+// that a proxy from an older k3d keeps working with a newer k3d's file.
+func Parse(b []byte) (Config, error) {
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("decode load balancer config: %w", err)
+	}
+	if dec.More() {
+		return Config{}, errors.New("decode load balancer config: trailing data after the JSON object")
+	}
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func (c Config) validate() error {
+	if len(c.Listeners) == 0 {
+		return errors.New("load balancer config: no listeners")
+	}
+	seen := make(map[string]bool, len(c.Listeners))
+	for i, l := range c.Listeners {
+		if err := l.validate(); err != nil {
+			return fmt.Errorf("load balancer config: listener %d: %w", i, err)
+		}
+		k := l.key().String()
+		if seen[k] {
+			return fmt.Errorf("load balancer config: listener %d: %s is listed twice", i, k)
+		}
+		seen[k] = true
+	}
+	return nil
+}
+
+func (l Listener) validate() error {
+	if l.Port == 0 {
+		return errors.New("port 0 is not a port to listen on")
+	}
+	if l.Protocol != "tcp" && l.Protocol != "udp" {
+		return fmt.Errorf("port %d: protocol %q is neither \"tcp\" nor \"udp\"", l.Port, l.Protocol)
+	}
+	for _, u := range l.Upstreams {
+		if err := validateUpstream(u); err != nil {
+			return fmt.Errorf("%d/%s: upstream %q: %w", l.Port, l.Protocol, u, err)
+		}
+	}
+	return nil
+}
+
+func validateUpstream(u string) error {
+	host, port, err := net.SplitHostPort(u)
+	if err != nil {
+		return fmt.Errorf("want host:port: %w", err)
+	}
+	if host == "" {
+		return errors.New("empty host")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return nil
+}
+
+// listenerKey names a listening socket: a port may be served on TCP and UDP
+// at once, as two listeners.
+type listenerKey struct {
+	port     uint16
+	protocol string
+}
+
+func (l Listener) key() listenerKey { return listenerKey{l.Port, l.Protocol} }
+
+func (k listenerKey) String() string { return fmt.Sprintf("%d/%s", k.port, k.protocol) }
