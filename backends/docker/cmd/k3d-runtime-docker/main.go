@@ -1,0 +1,21 @@
+// Command k3d-runtime-docker is k3d's Docker backend: k3d starts it and
+// speaks the Runtime protocol to it.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/k3d/k3d/backends"
+	"github.com/k3d/k3d/backends/docker"
+)
+
+func main() {
+	// Stderr goes to k3d's debug log.
+	rt, err := docker.New(docker.Options{Report: os.Stderr})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "k3d-runtime-docker:", err)
+		os.Exit(1)
+	}
+	backends.Serve(rt)
+}
