@@ -27,35 +27,37 @@ func fromUnixNano(n int64) time.Time {
 
 func infoToPB(i Info) *pb.RuntimeInfo {
 	return &pb.RuntimeInfo{
-		Name:           i.Name,
-		Version:        i.Version,
-		ApiVersion:     i.APIVersion,
-		Endpoint:       i.Endpoint,
-		Rootless:       i.Rootless,
-		CgroupVersion:  int32(i.CgroupVersion),
-		CgroupDriver:   i.CgroupDriver,
-		Os:             i.OS,
-		Arch:           i.Arch,
-		Kernel:         i.Kernel,
-		FullPrivileges: i.FullPrivileges,
-		Notes:          i.Notes,
+		Name:                i.Name,
+		Version:             i.Version,
+		ApiVersion:          i.APIVersion,
+		Endpoint:            i.Endpoint,
+		Rootless:            i.Rootless,
+		CgroupVersion:       int32(i.CgroupVersion),
+		CgroupDriver:        i.CgroupDriver,
+		Os:                  i.OS,
+		Arch:                i.Arch,
+		Kernel:              i.Kernel,
+		FullPrivileges:      i.FullPrivileges,
+		Notes:               i.Notes,
+		MissingCapabilities: i.MissingCapabilities,
 	}
 }
 
 func infoFromPB(p *pb.RuntimeInfo) Info {
 	return Info{
-		Name:           p.GetName(),
-		Version:        p.GetVersion(),
-		APIVersion:     p.GetApiVersion(),
-		Endpoint:       p.GetEndpoint(),
-		Rootless:       p.GetRootless(),
-		CgroupVersion:  int(p.GetCgroupVersion()),
-		CgroupDriver:   p.GetCgroupDriver(),
-		OS:             p.GetOs(),
-		Arch:           p.GetArch(),
-		Kernel:         p.GetKernel(),
-		FullPrivileges: p.GetFullPrivileges(),
-		Notes:          p.GetNotes(),
+		Name:                p.GetName(),
+		Version:             p.GetVersion(),
+		APIVersion:          p.GetApiVersion(),
+		Endpoint:            p.GetEndpoint(),
+		Rootless:            p.GetRootless(),
+		CgroupVersion:       int(p.GetCgroupVersion()),
+		CgroupDriver:        p.GetCgroupDriver(),
+		OS:                  p.GetOs(),
+		Arch:                p.GetArch(),
+		Kernel:              p.GetKernel(),
+		FullPrivileges:      p.GetFullPrivileges(),
+		Notes:               p.GetNotes(),
+		MissingCapabilities: p.GetMissingCapabilities(),
 	}
 }
 

@@ -141,6 +141,10 @@ type Info struct {
 	// devices, a writable cgroup tree) instead of the runtime's own privileged
 	// mode, because the host cannot grant every capability.
 	FullPrivileges bool
+	// MissingCapabilities names the capabilities (CAP_SYS_RESOURCE, ...)
+	// privileged nodes cannot get on this host; empty when they get all, or
+	// when the backend cannot tell (then FullPrivileges says which).
+	MissingCapabilities []string
 	// Notes are facts a user should know about this runtime (one line each).
 	Notes []string
 }

@@ -27,6 +27,7 @@ func (r *Runtime) Info(ctx context.Context) (backends.Info, error) {
 		return backends.Info{}, fmt.Errorf("docker info: %w", err)
 	}
 	info.FullPrivileges = len(missing) == 0
+	info.MissingCapabilities = slices.Clone(missing)
 	if !info.FullPrivileges {
 		info.Notes = append(info.Notes, fmt.Sprintf(
 			"privileged nodes get every capability but %s, unconfined seccomp/AppArmor, all devices and a writable cgroup tree, because this host cannot grant all capabilities",

@@ -19,8 +19,9 @@ type Facts struct {
 	// FullPrivileges is false when the backend falls back to a capability
 	// set for privileged nodes (see backends.Info.FullPrivileges).
 	FullPrivileges bool
-	// Capabilities a privileged node gets; nil when unknown.
-	Capabilities []string
+	// MissingCapabilities privileged nodes cannot get (see
+	// backends.Info.MissingCapabilities).
+	MissingCapabilities []string
 }
 
 // CanLowerOOMScoreAdj reports whether processes in a node may lower their
@@ -31,10 +32,10 @@ func (f Facts) CanLowerOOMScoreAdj() bool {
 	if f.Rootless {
 		return false
 	}
-	if f.Capabilities == nil {
-		return f.FullPrivileges
+	if !f.FullPrivileges && len(f.MissingCapabilities) == 0 {
+		return false // the backend could not tell what is missing
 	}
-	return slices.Contains(f.Capabilities, "CAP_SYS_RESOURCE")
+	return !slices.Contains(f.MissingCapabilities, "CAP_SYS_RESOURCE")
 }
 
 // ID names one adaptation, for the switch that turns it off.

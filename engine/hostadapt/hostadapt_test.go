@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-var allCaps = []string{"CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE", "CAP_NET_ADMIN"}
-var noResource = []string{"CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_NET_ADMIN"}
+var allCaps []string // nothing missing
+var noResource = []string{"CAP_SYS_RESOURCE"}
 
 func TestDecide(t *testing.T) {
 	tests := []struct {
@@ -16,22 +16,22 @@ func TestDecide(t *testing.T) {
 		opts  Options
 		want  []ID
 	}{
-		{"cgroup v2 host with everything", Facts{Runtime: "docker", CgroupVersion: 2, FullPrivileges: true, Capabilities: allCaps}, Options{}, nil},
-		{"cgroup v1 host", Facts{Runtime: "docker", CgroupVersion: 1, FullPrivileges: true, Capabilities: allCaps}, Options{}, []ID{CgroupV1}},
-		{"our build machines: v1, no CAP_SYS_RESOURCE, fallback", Facts{Runtime: "docker", CgroupVersion: 1, Capabilities: noResource}, Options{}, []ID{Privileges, CgroupV1, OOMScoreAdj}},
-		{"podman copes with privileges but still lacks CAP_SYS_RESOURCE", Facts{Runtime: "podman", CgroupVersion: 1, FullPrivileges: true, Capabilities: noResource}, Options{}, []ID{CgroupV1, OOMScoreAdj}},
-		{"rootless never lowers oom_score_adj", Facts{Runtime: "podman", CgroupVersion: 2, Rootless: true, FullPrivileges: true, Capabilities: allCaps}, Options{}, []ID{OOMScoreAdj}},
-		{"unknown capabilities follow FullPrivileges", Facts{Runtime: "x", CgroupVersion: 2, FullPrivileges: false}, Options{}, []ID{Privileges, OOMScoreAdj}},
+		{"cgroup v2 host with everything", Facts{Runtime: "docker", CgroupVersion: 2, FullPrivileges: true, MissingCapabilities: allCaps}, Options{}, nil},
+		{"cgroup v1 host", Facts{Runtime: "docker", CgroupVersion: 1, FullPrivileges: true, MissingCapabilities: allCaps}, Options{}, []ID{CgroupV1}},
+		{"our build machines: v1, no CAP_SYS_RESOURCE, fallback", Facts{Runtime: "docker", CgroupVersion: 1, MissingCapabilities: noResource}, Options{}, []ID{Privileges, CgroupV1, OOMScoreAdj}},
+		{"podman copes with privileges but still lacks CAP_SYS_RESOURCE", Facts{Runtime: "podman", CgroupVersion: 1, FullPrivileges: true, MissingCapabilities: noResource}, Options{}, []ID{CgroupV1, OOMScoreAdj}},
+		{"rootless never lowers oom_score_adj", Facts{Runtime: "podman", CgroupVersion: 2, Rootless: true, FullPrivileges: true, MissingCapabilities: allCaps}, Options{}, []ID{OOMScoreAdj}},
+		{"fallback with unknown missing set cannot lower", Facts{Runtime: "x", CgroupVersion: 2, FullPrivileges: false}, Options{}, []ID{Privileges, OOMScoreAdj}},
 		{"unknown cgroup version adds nothing", Facts{Runtime: "x", FullPrivileges: true}, Options{}, nil},
-		{"user set fail-cgroupv1 already", Facts{Runtime: "docker", CgroupVersion: 1, FullPrivileges: true, Capabilities: allCaps},
+		{"user set fail-cgroupv1 already", Facts{Runtime: "docker", CgroupVersion: 1, FullPrivileges: true, MissingCapabilities: allCaps},
 			Options{K3sArgs: []string{"--kubelet-arg=fail-cgroupv1=true"}}, nil},
-		{"user set fail-cgroupv1 as a separate word", Facts{Runtime: "docker", CgroupVersion: 1, FullPrivileges: true, Capabilities: allCaps},
+		{"user set fail-cgroupv1 as a separate word", Facts{Runtime: "docker", CgroupVersion: 1, FullPrivileges: true, MissingCapabilities: allCaps},
 			Options{K3sArgs: []string{"--kubelet-arg", "fail-cgroupv1=false"}}, nil},
-		{"another kubelet arg does not count", Facts{Runtime: "docker", CgroupVersion: 1, FullPrivileges: true, Capabilities: allCaps},
+		{"another kubelet arg does not count", Facts{Runtime: "docker", CgroupVersion: 1, FullPrivileges: true, MissingCapabilities: allCaps},
 			Options{K3sArgs: []string{"--kubelet-arg=max-pods=50"}}, []ID{CgroupV1}},
-		{"all turned off", Facts{Runtime: "docker", CgroupVersion: 1, Capabilities: noResource}, Options{Disabled: map[ID]bool{"all": true}}, nil},
-		{"one turned off", Facts{Runtime: "docker", CgroupVersion: 1, Capabilities: noResource}, Options{Disabled: map[ID]bool{OOMScoreAdj: true}}, []ID{Privileges, CgroupV1}},
-		{"v1.36 image gets the drop-in", Facts{Runtime: "docker", CgroupVersion: 2, FullPrivileges: true, Capabilities: noResource}, Options{Image: "rancher/k3s:v1.36.1-k3s1"}, []ID{OOMScoreAdj}},
+		{"all turned off", Facts{Runtime: "docker", CgroupVersion: 1, MissingCapabilities: noResource}, Options{Disabled: map[ID]bool{"all": true}}, nil},
+		{"one turned off", Facts{Runtime: "docker", CgroupVersion: 1, MissingCapabilities: noResource}, Options{Disabled: map[ID]bool{OOMScoreAdj: true}}, []ID{Privileges, CgroupV1}},
+		{"v1.36 image gets the drop-in", Facts{Runtime: "docker", CgroupVersion: 2, FullPrivileges: true, MissingCapabilities: noResource}, Options{Image: "rancher/k3s:v1.36.1-k3s1"}, []ID{OOMScoreAdj}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,7 +54,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestDecideChanges(t *testing.T) {
-	got, err := Decide(Facts{Runtime: "docker", CgroupVersion: 1, Capabilities: noResource}, Options{})
+	got, err := Decide(Facts{Runtime: "docker", CgroupVersion: 1, MissingCapabilities: noResource}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestDecideChanges(t *testing.T) {
 }
 
 func TestOldK3sCannotTakeTheDropIn(t *testing.T) {
-	_, err := Decide(Facts{Runtime: "docker", CgroupVersion: 2, FullPrivileges: true, Capabilities: noResource}, Options{Image: "rancher/k3s:v1.30.4-k3s1"})
+	_, err := Decide(Facts{Runtime: "docker", CgroupVersion: 2, FullPrivileges: true, MissingCapabilities: noResource}, Options{Image: "rancher/k3s:v1.30.4-k3s1"})
 	if err == nil || !strings.Contains(err.Error(), "v1.36") || !strings.Contains(err.Error(), "--host-adapt=-oom-score-adj") {
 		t.Fatalf("want an error naming the fix, got %v", err)
 	}

@@ -163,21 +163,22 @@ func (*InfoRequest) Descriptor() ([]byte, []int) {
 }
 
 type RuntimeInfo struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version        string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	ApiVersion     string                 `protobuf:"bytes,3,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
-	Endpoint       string                 `protobuf:"bytes,4,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	Rootless       bool                   `protobuf:"varint,5,opt,name=rootless,proto3" json:"rootless,omitempty"`
-	CgroupVersion  int32                  `protobuf:"varint,6,opt,name=cgroup_version,json=cgroupVersion,proto3" json:"cgroup_version,omitempty"`
-	CgroupDriver   string                 `protobuf:"bytes,7,opt,name=cgroup_driver,json=cgroupDriver,proto3" json:"cgroup_driver,omitempty"`
-	Os             string                 `protobuf:"bytes,8,opt,name=os,proto3" json:"os,omitempty"`
-	Arch           string                 `protobuf:"bytes,9,opt,name=arch,proto3" json:"arch,omitempty"`
-	Kernel         string                 `protobuf:"bytes,10,opt,name=kernel,proto3" json:"kernel,omitempty"`
-	FullPrivileges bool                   `protobuf:"varint,11,opt,name=full_privileges,json=fullPrivileges,proto3" json:"full_privileges,omitempty"`
-	Notes          []string               `protobuf:"bytes,12,rep,name=notes,proto3" json:"notes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Name                string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version             string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	ApiVersion          string                 `protobuf:"bytes,3,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
+	Endpoint            string                 `protobuf:"bytes,4,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	Rootless            bool                   `protobuf:"varint,5,opt,name=rootless,proto3" json:"rootless,omitempty"`
+	CgroupVersion       int32                  `protobuf:"varint,6,opt,name=cgroup_version,json=cgroupVersion,proto3" json:"cgroup_version,omitempty"`
+	CgroupDriver        string                 `protobuf:"bytes,7,opt,name=cgroup_driver,json=cgroupDriver,proto3" json:"cgroup_driver,omitempty"`
+	Os                  string                 `protobuf:"bytes,8,opt,name=os,proto3" json:"os,omitempty"`
+	Arch                string                 `protobuf:"bytes,9,opt,name=arch,proto3" json:"arch,omitempty"`
+	Kernel              string                 `protobuf:"bytes,10,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	FullPrivileges      bool                   `protobuf:"varint,11,opt,name=full_privileges,json=fullPrivileges,proto3" json:"full_privileges,omitempty"`
+	Notes               []string               `protobuf:"bytes,12,rep,name=notes,proto3" json:"notes,omitempty"`
+	MissingCapabilities []string               `protobuf:"bytes,13,rep,name=missing_capabilities,json=missingCapabilities,proto3" json:"missing_capabilities,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *RuntimeInfo) Reset() {
@@ -290,6 +291,13 @@ func (x *RuntimeInfo) GetFullPrivileges() bool {
 func (x *RuntimeInfo) GetNotes() []string {
 	if x != nil {
 		return x.Notes
+	}
+	return nil
+}
+
+func (x *RuntimeInfo) GetMissingCapabilities() []string {
+	if x != nil {
+		return x.MissingCapabilities
 	}
 	return nil
 }
@@ -2639,7 +2647,7 @@ const file_runtime_proto_rawDesc = "" +
 	"\n" +
 	"\rruntime.proto\x12\x0ek3d.runtime.v1\"\a\n" +
 	"\x05Empty\"\r\n" +
-	"\vInfoRequest\"\xdb\x02\n" +
+	"\vInfoRequest\"\x8e\x03\n" +
 	"\vRuntimeInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1f\n" +
@@ -2654,7 +2662,8 @@ const file_runtime_proto_rawDesc = "" +
 	"\x06kernel\x18\n" +
 	" \x01(\tR\x06kernel\x12'\n" +
 	"\x0ffull_privileges\x18\v \x01(\bR\x0efullPrivileges\x12\x14\n" +
-	"\x05notes\x18\f \x03(\tR\x05notes\"!\n" +
+	"\x05notes\x18\f \x03(\tR\x05notes\x121\n" +
+	"\x14missing_capabilities\x18\r \x03(\tR\x13missingCapabilities\"!\n" +
 	"\vNameRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x83\x01\n" +
 	"\bSelector\x12<\n" +

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# make bench: k3d's costs next to the same work done directly, in one run.
+#   1. the protocol alone (an in-memory backend as a subprocess): start, round trip, 200 MB streams
+#   2. the Docker backend through the protocol against the Docker API called directly
+#   3. k3d create/delete cluster against the same containers made through the runtime
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+export K3D_BIN_DIR=${K3D_BIN_DIR:-$PWD/bin}
+RUNTIMES=${RUNTIMES:-docker}
+
+echo "== 1. protocol: backend start, round trip, 200 MB streams (fake backend in a subprocess)"
+go test -run '^$' -bench . -benchtime 5x ./backends/ | grep -E '^(Benchmark|ok|FAIL)'
+
+if [[ ",$RUNTIMES," == *,docker,* ]]; then
+	echo
+	echo "== 2. docker: k3d-runtime-docker through the protocol vs the Docker API directly"
+	(cd backends/docker && go test -run '^$' -bench . -benchtime 10x . | grep -E '^(Benchmark|ok|FAIL)|ratio|x ')
+fi
+
+echo
+echo "== 3. create/delete cluster vs the same containers made directly"
+hack/bench-create.sh
