@@ -57,6 +57,22 @@ func testFiles(t *testing.T, f *fixture) {
 		t.Errorf("run the copied executable in %s: exit %d, %v, %q", name, code, err, out.String())
 	}
 
+	// Into a node that runs as a user the host need not know (k3d's load
+	// balancer runs as 65534:65534): owners still come from the tar.
+	nobody := f.name("nobody")
+	f.createNode(backends.NodeSpec{Name: nobody, User: "65534:65534"})
+	lbConfig := []byte(`{"listeners":[]}`)
+	err = f.rt.CopyToNode(f.ctx, nobody, "/", tarOf(t,
+		tarEntry{name: "k3d/", dir: true, mode: 0o755, uid: 65534, gid: 65534},
+		tarEntry{name: "k3d/loadbalancer.json", mode: 0o644, data: lbConfig},
+	))
+	if err != nil {
+		t.Fatalf("copy files into node %s running as 65534:65534: %v", nobody, err)
+	}
+	if got, err := f.readFile(nobody, "/k3d/loadbalancer.json"); err != nil || !bytes.Equal(got, lbConfig) {
+		t.Errorf("read back /k3d/loadbalancer.json from %s: %q, %v", nobody, got, err)
+	}
+
 	// Into a running node, replacing a file.
 	err = f.rt.CopyToNode(f.ctx, name, "/conf", tarOf(t, tarEntry{name: "etc/config.yaml", mode: 0o600, data: []byte("replaced\n")}))
 	if err != nil {

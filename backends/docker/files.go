@@ -17,9 +17,11 @@ import (
 // keeping the tar's modes and owners.
 func (r *Runtime) CopyToNode(ctx context.Context, node, dir string, tarStream io.Reader) error {
 	err := r.cli.CopyToContainer(ctx, node, dir, tarStream, container.CopyToContainerOptions{
-		// Owners as in the tar, not the caller's uid: k3d copies files that
-		// belong to root in the node.
-		CopyUIDGID: true,
+		// Without CopyUIDGID the daemon keeps the tar's owners, as the
+		// contract says. With it, the daemon chowns everything to the node's
+		// user, looked up in the HOST's passwd database: that fails for the
+		// load balancer's 65534:65534 on hosts without such an entry.
+		CopyUIDGID: false,
 	})
 	if err != nil {
 		return fmt.Errorf("copy to %s in node %s: %w", dir, node, r.pathErr(ctx, err, node, dir))

@@ -1,0 +1,314 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/k3d/k3d/engine"
+	"github.com/k3d/k3d/engine/hostadapt"
+)
+
+// CreateClusterCmd is `k3d create cluster` / `k3d cluster create`.
+type CreateClusterCmd struct {
+	Name string `arg:"" optional:"" default:"${default_cluster}" help:"Cluster name (default ${default_cluster})."`
+
+	Servers int    `short:"s" default:"1" aliases:"masters" help:"Number of servers."`
+	Agents  int    `short:"a" default:"0" aliases:"workers" help:"Number of agents."`
+	Image   string `short:"i" default:"${default_image}" help:"k3s node image (must be present in the runtime: nothing is pulled)."`
+	APIPort string `name:"api-port" placeholder:"[HOST:]PORT" help:"Where the Kubernetes API is published (default 127.0.0.1 and a free port)."`
+
+	Ports         []string  `short:"p" name:"port" sep:"none" placeholder:"[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL][@FILTER]" help:"Publish a port, e.g. 8080:80@loadbalancer."`
+	Volumes       []string  `short:"v" name:"volume" sep:"none" placeholder:"[SOURCE:]DEST[:ro|rw][@FILTER]" help:"Mount a host path or named volume into nodes."`
+	Env           []string  `short:"e" name:"env" sep:"none" placeholder:"KEY=VALUE[@FILTER]" help:"Set an environment variable in nodes."`
+	Labels        []string  `name:"label" aliases:"runtime-label" sep:"none" placeholder:"KEY=VALUE[@FILTER]" help:"Add a container label to nodes."`
+	K3sArgs       rawValues `name:"k3s-arg" sep:"none" placeholder:"ARG[@FILTER]" help:"Add an argument to k3s, e.g. --disable=traefik@server:*."`
+	K3sServerArgs rawValues `name:"k3s-server-arg" sep:"none" placeholder:"ARG" help:"Add an argument to k3s on every server."`
+	K3sAgentArgs  rawValues `name:"k3s-agent-arg" sep:"none" placeholder:"ARG" help:"Add an argument to k3s on every agent."`
+
+	Token    string `aliases:"secret" help:"Cluster token (default: generated)."`
+	Network  string `help:"Use this network (an existing one is kept on delete) instead of k3d-NAME."`
+	Subnet   string `help:"Subnet of the network k3d creates (CIDR)."`
+	NoLB     bool   `name:"no-lb" help:"No load balancer: publish the API on server-0."`
+	ImageVol string `name:"image-vol" help:"Reuse an existing volume for image import (kept on delete)."`
+
+	DatastoreEndpoint string `name:"datastore-endpoint" help:"External datastore for the servers (e.g. postgres://...)."`
+	DatastoreCAFile   string `name:"datastore-cafile" type:"path" help:"CA certificate of the datastore (mounted read-only)."`
+	DatastoreCertFile string `name:"datastore-certfile" type:"path" help:"Client certificate for the datastore (mounted read-only)."`
+	DatastoreKeyFile  string `name:"datastore-keyfile" type:"path" help:"Client key for the datastore (mounted read-only)."`
+	DatastoreNetwork  string `name:"datastore-network" help:"Existing network the servers also join to reach the datastore."`
+
+	Wait       bool          `default:"true" negatable:"" help:"Wait until the cluster is ready (default true)."`
+	Timeout    time.Duration `default:"0s" help:"Bound the whole create (e.g. 5m); 0 means no bound."`
+	NoRollback bool          `name:"no-rollback" help:"Keep what a failed create made, for inspection."`
+
+	KubeconfigUpdateDefault bool `name:"kubeconfig-update-default" default:"true" negatable:"" help:"Merge the cluster into the default kubeconfig (default true)."`
+	KubeconfigSwitchContext bool `name:"kubeconfig-switch-context" default:"true" negatable:"" help:"Make the cluster the current kubeconfig context (default true)."`
+
+	ServersMemory string `name:"servers-memory" help:"Memory limit per server, e.g. 1g."`
+	AgentsMemory  string `name:"agents-memory" help:"Memory limit per agent, e.g. 512m."`
+
+	HostAdapt string `name:"host-adapt" default:"auto" placeholder:"auto|off|-ID,..." help:"Adapt nodes to what the host cannot give them (auto); off, or turn single ones off: -privileges, -cgroupv1, -oom-score-adj."`
+}
+
+func (c *CreateClusterCmd) Run(env *Env) error {
+	start := time.Now()
+	disabled, err := hostadapt.ParseDisabled(c.HostAdapt)
+	if err != nil {
+		return fmt.Errorf("create cluster %s: --host-adapt: %w", c.Name, err)
+	}
+	o := engine.CreateClusterOptions{
+		Name:          c.Name,
+		Servers:       c.Servers,
+		Agents:        c.Agents,
+		Image:         c.Image,
+		APIPort:       c.APIPort,
+		Ports:         c.Ports,
+		Volumes:       absVolumes(c.Volumes),
+		Env:           c.Env,
+		Labels:        c.Labels,
+		K3sArgs:       append(append(append([]string(nil), c.K3sArgs...), engine.K3sArgsFor(engine.RoleServer, c.K3sServerArgs)...), engine.K3sArgsFor(engine.RoleAgent, c.K3sAgentArgs)...),
+		Token:         c.Token,
+		Network:       c.Network,
+		Subnet:        c.Subnet,
+		ImageVolume:   c.ImageVol,
+		Datastore:     engine.Datastore{Endpoint: c.DatastoreEndpoint, CAFile: c.DatastoreCAFile, CertFile: c.DatastoreCertFile, KeyFile: c.DatastoreKeyFile, Network: c.DatastoreNetwork},
+		NoWait:        !c.Wait,
+		Timeout:       c.Timeout,
+		NoRollback:    c.NoRollback,
+		ServersMemory: c.ServersMemory,
+		AgentsMemory:  c.AgentsMemory,
+
+		NoLoadBalancer:   c.NoLB,
+		UpdateKubeconfig: c.KubeconfigUpdateDefault,
+		SwitchContext:    c.KubeconfigSwitchContext,
+		HostAdapt:        disabled,
+	}
+	err = env.withEngine(env.ctx, func(e *engine.Engine) error {
+		cl, err := e.CreateCluster(env.ctx, o)
+		if err != nil {
+			return err
+		}
+		env.Log.Info().Msgf("Cluster %s created in %s: API at %s", cl.Name, time.Since(start).Round(100*time.Millisecond), apiURL(cl))
+		if o.UpdateKubeconfig && c.Wait {
+			if o.SwitchContext {
+				env.Log.Info().Msgf("kubectl now uses context k3d-%s: try `kubectl get nodes`", cl.Name)
+			} else {
+				env.Log.Info().Msgf("use it with `kubectl --context k3d-%s get nodes`", cl.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create cluster %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+func apiURL(c engine.Cluster) string {
+	host := c.API.Host
+	if host == "" {
+		host = c.API.HostIP
+	}
+	return "https://" + host + ":" + c.API.Port
+}
+
+// absVolumes makes relative host paths absolute: the flag means the path
+// where k3d was run, which the runtime does not know.
+func absVolumes(specs []string) []string {
+	out := make([]string, len(specs))
+	for i, s := range specs {
+		out[i] = s
+		if strings.HasPrefix(s, ".") {
+			src, rest, _ := strings.Cut(s, ":")
+			if abs, err := filepath.Abs(src); err == nil {
+				if rest != "" || strings.Contains(s, ":") {
+					out[i] = abs + ":" + rest
+				} else {
+					out[i] = abs
+				}
+			}
+		}
+		if strings.HasPrefix(s, "~/") {
+			if home, err := os.UserHomeDir(); err == nil {
+				out[i] = filepath.Join(home, s[2:])
+			}
+		}
+	}
+	return out
+}
+
+// DeleteClusterCmd is `k3d delete cluster`.
+type DeleteClusterCmd struct {
+	Names []string `arg:"" optional:"" help:"Clusters to delete (default ${default_cluster})."`
+	All   bool     `short:"a" help:"Delete every cluster."`
+}
+
+func (c *DeleteClusterCmd) Run(env *Env) error {
+	names, err := clusterArgs(c.Names, c.All, "delete cluster")
+	if err != nil {
+		return err
+	}
+	return env.withEngine(env.ctx, func(e *engine.Engine) error {
+		if c.All {
+			if names, err = allClusterNames(env, e); err != nil {
+				return fmt.Errorf("delete cluster: %w", err)
+			}
+			if len(names) == 0 {
+				env.Log.Info().Msg("No clusters to delete")
+				return nil
+			}
+		}
+		var errs []error
+		for _, n := range names {
+			if err := e.DeleteCluster(env.ctx, n); err != nil {
+				errs = append(errs, fmt.Errorf("delete cluster %s: %w", n, err))
+				continue
+			}
+			env.Log.Info().Msgf("Cluster %s deleted", n)
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// clusterArgs applies the rule every multi-cluster command follows: names or
+// --all, and the default cluster when neither is given.
+func clusterArgs(names []string, all bool, verb string) ([]string, error) {
+	if all && len(names) > 0 {
+		return nil, fmt.Errorf("%s: give cluster names or --all, not both", verb)
+	}
+	if !all && len(names) == 0 {
+		return []string{engine.DefaultClusterName}, nil
+	}
+	return names, nil
+}
+
+func allClusterNames(env *Env, e *engine.Engine) ([]string, error) {
+	cs, err := e.ListClusters(env.ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.Name)
+	}
+	return names, nil
+}
+
+// GetClusterCmd is `k3d get cluster` / `k3d cluster list`.
+type GetClusterCmd struct {
+	Names     []string `arg:"" optional:"" help:"Clusters to show (default all)."`
+	NoHeaders bool     `name:"no-headers" help:"Print the table without its header line."`
+	Output    string   `short:"o" enum:"table,json,yaml" default:"table" help:"Output format: table, json or yaml."`
+}
+
+func (c *GetClusterCmd) Run(env *Env) error {
+	return env.withEngine(env.ctx, func(e *engine.Engine) error {
+		all, err := e.ListClusters(env.ctx)
+		if err != nil {
+			return fmt.Errorf("get cluster: %w", err)
+		}
+		clusters := all
+		if len(c.Names) > 0 {
+			clusters = nil
+			for _, n := range c.Names {
+				found := false
+				for _, cl := range all {
+					if cl.Name == n {
+						clusters = append(clusters, cl)
+						found = true
+					}
+				}
+				if !found {
+					return fmt.Errorf("get cluster: cluster %s not found: list clusters with `k3d get cluster`", n)
+				}
+			}
+		}
+		if c.Output != "table" {
+			if clusters == nil {
+				clusters = []engine.Cluster{}
+			}
+			return printStructured(env.Stdout, c.Output, clusters)
+		}
+		var rows [][]string
+		for _, cl := range clusters {
+			s, a := cl.Servers(), cl.Agents()
+			_, lb := cl.LoadBalancer()
+			rows = append(rows, []string{cl.Name,
+				fmt.Sprintf("%d/%d", engine.Running(s), len(s)),
+				fmt.Sprintf("%d/%d", engine.Running(a), len(a)),
+				fmt.Sprint(lb), apiPort(cl)})
+		}
+		return printTable(env.Stdout, c.NoHeaders, []string{"NAME", "SERVERS", "AGENTS", "LOADBALANCER", "API"}, rows)
+	})
+}
+
+func apiPort(c engine.Cluster) string {
+	if c.API.Port == "" {
+		return "-"
+	}
+	ip := c.API.HostIP
+	if ip == "" {
+		ip = "0.0.0.0"
+	}
+	return ip + ":" + c.API.Port
+}
+
+// StartClusterCmd is `k3d start cluster`.
+type StartClusterCmd struct {
+	Names   []string      `arg:"" optional:"" help:"Clusters to start (default ${default_cluster})."`
+	All     bool          `short:"a" help:"Start every cluster."`
+	Wait    bool          `default:"true" negatable:"" help:"Wait until the cluster is ready (default true)."`
+	Timeout time.Duration `default:"0s" help:"Bound the start (e.g. 2m); 0 means no bound."`
+}
+
+func (c *StartClusterCmd) Run(env *Env) error {
+	names, err := clusterArgs(c.Names, c.All, "start cluster")
+	if err != nil {
+		return err
+	}
+	return env.withEngine(env.ctx, func(e *engine.Engine) error {
+		if c.All {
+			if names, err = allClusterNames(env, e); err != nil {
+				return fmt.Errorf("start cluster: %w", err)
+			}
+		}
+		for _, n := range names {
+			if err := e.StartCluster(env.ctx, n, engine.StartOptions{NoWait: !c.Wait, Timeout: c.Timeout}); err != nil {
+				return fmt.Errorf("start cluster %s: %w", n, err)
+			}
+			env.Log.Info().Msgf("Cluster %s started", n)
+		}
+		return nil
+	})
+}
+
+// StopClusterCmd is `k3d stop cluster`.
+type StopClusterCmd struct {
+	Names []string `arg:"" optional:"" help:"Clusters to stop (default ${default_cluster})."`
+	All   bool     `short:"a" help:"Stop every cluster."`
+}
+
+func (c *StopClusterCmd) Run(env *Env) error {
+	names, err := clusterArgs(c.Names, c.All, "stop cluster")
+	if err != nil {
+		return err
+	}
+	return env.withEngine(env.ctx, func(e *engine.Engine) error {
+		if c.All {
+			if names, err = allClusterNames(env, e); err != nil {
+				return fmt.Errorf("stop cluster: %w", err)
+			}
+		}
+		for _, n := range names {
+			if err := e.StopCluster(env.ctx, n); err != nil {
+				return fmt.Errorf("stop cluster %s: %w", n, err)
+			}
+			env.Log.Info().Msgf("Cluster %s stopped", n)
+		}
+		return nil
+	})
+}

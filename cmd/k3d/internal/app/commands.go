@@ -1,0 +1,89 @@
+package app
+
+// Globals are the flags every command takes.
+type Globals struct {
+	Runtime string `help:"Container runtime: docker, podman or containerd (default: K3D_RUNTIME, else the first one found running)." placeholder:"NAME"`
+	Verbose bool   `help:"Show debug output, including the backend's own log."`
+	Trace   bool   `help:"Show trace output (more than --verbose)."`
+}
+
+// CLI is the command tree: the seed's verb-noun form (`k3d create cluster`)
+// and the noun-verb form k3d v5 users type (`k3d cluster create`) run the
+// same commands.
+type CLI struct {
+	Globals
+
+	Create CreateCmd `cmd:"" help:"Create a cluster, nodes, a volume or a network."`
+	Delete DeleteCmd `cmd:"" help:"Delete clusters or nodes."`
+	Get    GetCmd    `cmd:"" help:"List clusters or nodes, or print a kubeconfig."`
+	Start  StartCmd  `cmd:"" help:"Start clusters or nodes."`
+	Stop   StopCmd   `cmd:"" help:"Stop clusters or nodes."`
+	Prune  PruneCmd  `cmd:"" help:"Remove dangling k3d nodes, volumes and networks."`
+
+	Version     VersionCmd     `cmd:"" help:"Print k3d's version and the runtimes it can drive."`
+	RuntimeInfo RuntimeInfoCmd `cmd:"" name:"runtime-info" help:"Print what the container runtime says about itself and its host."`
+
+	Cluster    ClusterNounCmd    `cmd:"" help:"Manage clusters (k3d v5 form: k3d cluster create|delete|list|start|stop)."`
+	Node       NodeNounCmd       `cmd:"" help:"Manage nodes (k3d v5 form: k3d node create|delete|list|start|stop)."`
+	Kubeconfig KubeconfigNounCmd `cmd:"" help:"Get, merge or write kubeconfigs (k3d v5 form)."`
+
+	LBProxy LBProxyCmd `cmd:"" name:"lb-proxy" hidden:"" help:"Run the load balancer proxy (inside the load balancer node)."`
+}
+
+// CreateCmd groups the create commands.
+type CreateCmd struct {
+	Cluster CreateClusterCmd `cmd:"" help:"Create a cluster."`
+	Node    CreateNodeCmd    `cmd:"" help:"Add nodes to a running cluster."`
+	Volume  CreateVolumeCmd  `cmd:"" help:"Create a volume for --image-vol (kept when clusters are deleted)."`
+	Network CreateNetworkCmd `cmd:"" help:"Create a network for --network (kept when clusters are deleted)."`
+}
+
+// DeleteCmd groups the delete commands.
+type DeleteCmd struct {
+	Cluster DeleteClusterCmd `cmd:"" help:"Delete clusters and everything they own."`
+	Node    DeleteNodeCmd    `cmd:"" help:"Delete nodes."`
+}
+
+// GetCmd groups the get commands.
+type GetCmd struct {
+	Cluster    GetClusterCmd    `cmd:"" aliases:"clusters" help:"List clusters."`
+	Node       GetNodeCmd       `cmd:"" aliases:"nodes" help:"List nodes."`
+	Kubeconfig GetKubeconfigCmd `cmd:"" help:"Print or write the kubeconfig of clusters."`
+}
+
+// StartCmd groups the start commands.
+type StartCmd struct {
+	Cluster StartClusterCmd `cmd:"" help:"Start clusters and wait until they are ready."`
+	Node    StartNodeCmd    `cmd:"" help:"Start nodes."`
+}
+
+// StopCmd groups the stop commands.
+type StopCmd struct {
+	Cluster StopClusterCmd `cmd:"" help:"Stop clusters."`
+	Node    StopNodeCmd    `cmd:"" help:"Stop nodes."`
+}
+
+// ClusterNounCmd is `k3d cluster ...`.
+type ClusterNounCmd struct {
+	Create CreateClusterCmd `cmd:"" help:"Create a cluster."`
+	Delete DeleteClusterCmd `cmd:"" aliases:"rm" help:"Delete clusters."`
+	List   GetClusterCmd    `cmd:"" aliases:"ls,get" help:"List clusters."`
+	Start  StartClusterCmd  `cmd:"" help:"Start clusters."`
+	Stop   StopClusterCmd   `cmd:"" help:"Stop clusters."`
+}
+
+// NodeNounCmd is `k3d node ...`.
+type NodeNounCmd struct {
+	Create CreateNodeCmd `cmd:"" help:"Add nodes to a running cluster."`
+	Delete DeleteNodeCmd `cmd:"" aliases:"rm" help:"Delete nodes."`
+	List   GetNodeCmd    `cmd:"" aliases:"ls,get" help:"List nodes."`
+	Start  StartNodeCmd  `cmd:"" help:"Start nodes."`
+	Stop   StopNodeCmd   `cmd:"" help:"Stop nodes."`
+}
+
+// KubeconfigNounCmd is `k3d kubeconfig ...`.
+type KubeconfigNounCmd struct {
+	Get   GetKubeconfigCmd   `cmd:"" help:"Print the kubeconfig of clusters."`
+	Merge MergeKubeconfigCmd `cmd:"" help:"Merge the kubeconfig of clusters into a kubeconfig file."`
+	Write WriteKubeconfigCmd `cmd:"" help:"Write the kubeconfig of a cluster to its own file."`
+}

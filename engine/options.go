@@ -1,0 +1,102 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/k3d/k3d/engine/hostadapt"
+)
+
+// DefaultImage is the k3s node image used when none is given.
+const DefaultImage = "rancher/k3s:v1.36.1-k3s1"
+
+// CreateClusterOptions is everything `k3d create cluster` can be told. The
+// zero value of each field is the default, except Servers (at least 1).
+type CreateClusterOptions struct {
+	Name    string
+	Servers int
+	Agents  int
+	// Image is the k3s node image; it must be present in the runtime.
+	Image string
+	// APIPort is "[HOST:]PORT": where the Kubernetes API is published on the
+	// host. Empty publishes it on 127.0.0.1 at a free port. HOST may be a
+	// name, written into the kubeconfig, with the port bound on all addresses.
+	APIPort string
+	// Ports are "[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL][@FILTER]".
+	Ports []string
+	// Volumes are "[SOURCE:]DEST[:ro|rw][@FILTER]".
+	Volumes []string
+	// Env are "KEY=VALUE[@FILTER]".
+	Env []string
+	// Labels are container labels "KEY=VALUE[@FILTER]".
+	Labels []string
+	// K3sArgs are "ARG[@FILTER]" added to the k3s command line of the nodes.
+	K3sArgs []string
+	// Token joins nodes to the cluster; empty generates one.
+	Token string
+	// Network is an existing network to use (kept on delete) or the name of
+	// the one to create; empty means k3d-NAME.
+	Network string
+	// Subnet for the network k3d creates (CIDR).
+	Subnet string
+	// NoLoadBalancer publishes the API on server-0 instead of a load balancer.
+	NoLoadBalancer bool
+	// ImageVolume reuses an existing volume for image import (kept on delete).
+	ImageVolume string
+	Datastore   Datastore
+	// NoWait returns once the nodes are started, without waiting for them
+	// to be ready (and without touching the kubeconfig).
+	NoWait bool
+	// Timeout bounds the whole create; 0 means no bound.
+	Timeout time.Duration
+	// NoRollback keeps what a failed create made, for inspection.
+	NoRollback bool
+	// UpdateKubeconfig merges the cluster's kubeconfig into the engine's
+	// kubeconfig file; SwitchContext also makes it the current context.
+	UpdateKubeconfig bool
+	SwitchContext    bool
+	// ServersMemory and AgentsMemory limit each node's memory ("512m", "2g").
+	ServersMemory string
+	AgentsMemory  string
+	// HostAdapt turns host adaptations off (hostadapt.ParseDisabled).
+	HostAdapt map[hostadapt.ID]bool
+}
+
+// Datastore points the servers at an external datastore instead of the
+// embedded one. The certificate files are host paths, mounted read-only.
+type Datastore struct {
+	Endpoint string
+	CAFile   string
+	CertFile string
+	KeyFile  string
+	// Network is an existing network the servers also join to reach it.
+	Network string
+}
+
+// CreateNodeOptions is everything `k3d create node` can be told.
+type CreateNodeOptions struct {
+	// Name is the base name: nodes are called k3d-NAME-0 ... k3d-NAME-(N-1).
+	Name     string
+	Cluster  string
+	Role     Role
+	Replicas int
+	// Image defaults to the image of a node of the same role in the cluster.
+	Image string
+	// Memory limits each node's memory ("512m", "2g").
+	Memory  string
+	NoWait  bool
+	Timeout time.Duration
+	// K3sArgs are added to the nodes' k3s command line.
+	K3sArgs []string
+	// Env are KEY=VALUE pairs added to the nodes' environment.
+	Env []string
+	// Labels are KEY=VALUE container labels.
+	Labels []string
+	// HostAdapt turns host adaptations off (hostadapt.ParseDisabled).
+	HostAdapt map[hostadapt.ID]bool
+}
+
+// StartOptions bound starting a cluster or node.
+type StartOptions struct {
+	NoWait  bool
+	Timeout time.Duration
+}
