@@ -47,6 +47,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// `go run` builds this program in a temporary directory, so the
 	// backends are not next to it: put the repository's bin/ first on PATH.
 	if dir != "" {
+		// exec.LookPath ignores relative PATH entries (ErrDot).
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
 		os.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
 	rt, err := backends.Open(ctx, *runtimeName, backends.OpenOptions{Stderr: stderr})
