@@ -61,6 +61,7 @@ func runAgent(ctx context.Context, env Env, log *logger, args []string) error {
 		log.Errorf("Failed to create pod sandboxes on node %s: %s", self.Name, self.SandboxError)
 	}
 	log.kubelet("kubelet_node_status.go:79", "Successfully registered node", "node", self.Name)
+	serveIngress(ctx, env, log, cfg, self.Name, self.SandboxError)
 
 	// Like k3s's client-side load balancer, the agent knows every server
 	// and reports to the next one when the one it was given is down.

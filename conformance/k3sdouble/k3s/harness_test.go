@@ -75,6 +75,8 @@ type nodeOpts struct {
 	hostname string
 	// heartbeat overrides how often the node reports in.
 	heartbeat time.Duration
+	// ingress is where the node answers HTTP like traefik; empty: nowhere.
+	ingress string
 }
 
 func startNode(t *testing.T, args []string, opts nodeOpts) *testNode {
@@ -97,6 +99,7 @@ func startNode(t *testing.T, args []string, opts nodeOpts) *testNode {
 		Now:      time.Now,
 		Host:     opts.host,
 
+		IngressAddr:    opts.ingress,
 		heartbeatEvery: opts.heartbeat,
 	}
 	go func() { n.done <- Main(ctx, env) }()

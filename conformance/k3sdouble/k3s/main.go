@@ -34,6 +34,9 @@ type Env struct {
 	Hostname func() (string, error)
 	Now      func() time.Time
 	Host     Host
+	// IngressAddr is where the node answers HTTP like k3s's traefik does
+	// (":80" in a node); empty serves nothing.
+	IngressAddr string
 
 	// heartbeatEvery is how often a node reports in; tests shorten it.
 	heartbeatEvery time.Duration
@@ -57,6 +60,8 @@ func OSEnv() Env {
 		Hostname: os.Hostname,
 		Now:      time.Now,
 		Host:     OSHost(),
+
+		IngressAddr: ":80",
 	}
 }
 

@@ -122,6 +122,7 @@ func runServer(ctx context.Context, env Env, log *logger, args []string) error {
 		log.Errorf("Failed to create pod sandboxes on node %s: %s", self.Name, self.SandboxError)
 	}
 	log.kubelet("kubelet_node_status.go:79", "Successfully registered node", "node", self.Name)
+	serveIngress(ctx, env, log, cfg, self.Name, self.SandboxError)
 
 	go p.run(ctx, syncEvery)
 	go func() {
