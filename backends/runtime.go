@@ -121,32 +121,32 @@ type Runtime interface {
 // Info describes a runtime and its host.
 type Info struct {
 	// Name is the backend name as typed after --runtime ("docker").
-	Name string
+	Name string `json:"name"`
 	// Version is the runtime daemon's version; APIVersion the API in use.
-	Version    string
-	APIVersion string
+	Version    string `json:"version"`
+	APIVersion string `json:"apiVersion"`
 	// Endpoint is the address the backend talks to (unix:///var/run/docker.sock).
-	Endpoint string
+	Endpoint string `json:"endpoint"`
 	// Rootless is true when containers run in a user namespace owned by an
 	// unprivileged user.
-	Rootless bool
+	Rootless bool `json:"rootless"`
 	// CgroupVersion is 1 or 2 (0 when the runtime does not say).
-	CgroupVersion int
-	CgroupDriver  string
-	OS            string
-	Arch          string
-	Kernel        string
+	CgroupVersion int    `json:"cgroupVersion"`
+	CgroupDriver  string `json:"cgroupDriver"`
+	OS            string `json:"os"`
+	Arch          string `json:"arch"`
+	Kernel        string `json:"kernel"`
 	// FullPrivileges is false when privileged nodes get the backend's fallback
 	// (every capability the host can grant, unconfined seccomp/AppArmor, all
 	// devices, a writable cgroup tree) instead of the runtime's own privileged
 	// mode, because the host cannot grant every capability.
-	FullPrivileges bool
+	FullPrivileges bool `json:"fullPrivileges"`
 	// MissingCapabilities names the capabilities (CAP_SYS_RESOURCE, ...)
 	// privileged nodes cannot get on this host; empty when they get all, or
 	// when the backend cannot tell (then FullPrivileges says which).
-	MissingCapabilities []string
+	MissingCapabilities []string `json:"missingCapabilities,omitempty"`
 	// Notes are facts a user should know about this runtime (one line each).
-	Notes []string
+	Notes []string `json:"notes,omitempty"`
 }
 
 // NetworkSpec describes a network to create.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -80,6 +81,10 @@ func (e *Engine) CreateCluster(ctx context.Context, o CreateClusterOptions) (Clu
 			err = fmt.Errorf("%w (--timeout %s)", err, o.Timeout)
 		case ctx.Err() == context.Canceled:
 			err = fmt.Errorf("interrupted: %w", err)
+		}
+		var nodeErr *NodeError
+		if h := p.adaptOff.hint(); h != "" && errors.As(err, &nodeErr) {
+			err = fmt.Errorf("%w; %s", err, h)
 		}
 		if o.NoRollback {
 			return Cluster{}, fmt.Errorf("%w; kept what was made (--no-rollback): remove it with `k3d delete cluster %s`", err, p.name)

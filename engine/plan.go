@@ -42,7 +42,9 @@ type clusterPlan struct {
 	serversMem  int64
 	agentsMem   int64
 	adapt       adaptations
-	datastore   datastorePlan
+	// adaptOff are adaptations the host needs that the user turned off.
+	adaptOff  adaptations
+	datastore datastorePlan
 }
 
 type networkPlan struct {

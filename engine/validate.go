@@ -89,6 +89,7 @@ func (e *Engine) planCluster(ctx context.Context, o CreateClusterOptions) (p *cl
 	if p.adapt, err = decideAdaptations(info, o.HostAdapt, userK3sArgs(o.K3sArgs), o.Image); err != nil {
 		return nil, err
 	}
+	p.adaptOff = turnedOff(info, o.HostAdapt, userK3sArgs(o.K3sArgs), o.Image)
 
 	p.token = o.Token
 	if p.token == "" {

@@ -48,7 +48,8 @@ const (
 	// cannot be lowered.
 	OOMScoreAdj ID = "oom-score-adj"
 	// Privileges is the backend's capability fallback for privileged nodes.
-	// It is reported here; the backend applies it.
+	// It is reported here; the backend applies it, and it cannot be turned
+	// off (without it a privileged node cannot be created at all).
 	Privileges ID = "privileges"
 )
 
@@ -100,7 +101,7 @@ const dropIn = `# Written by k3d: this host cannot lower oom_score_adj (no CAP_S
 func Decide(f Facts, opts Options) ([]Adaptation, error) {
 	off := func(id ID) bool { return opts.Disabled[id] || opts.Disabled["all"] }
 	var out []Adaptation
-	if !f.FullPrivileges && !off(Privileges) {
+	if !f.FullPrivileges {
 		out = append(out, Adaptation{ID: Privileges,
 			Message: fmt.Sprintf("%s cannot grant every capability to privileged containers on this host: nodes get every capability it can grant, unconfined seccomp/AppArmor and all devices instead", f.Runtime)})
 	}
@@ -135,8 +136,11 @@ func ParseDisabled(s string) (map[ID]bool, error) {
 	}
 	for _, p := range strings.Split(s, ",") {
 		id := ID(strings.TrimPrefix(strings.TrimSpace(p), "-"))
+		if id == Privileges {
+			return nil, fmt.Errorf("host adaptation %q is the runtime backend's own fallback and cannot be turned off: without it privileged nodes cannot be created on this host", id)
+		}
 		if !slices.Contains(All, id) {
-			return nil, fmt.Errorf("unknown host adaptation %q: use off, or a comma list of -%s, -%s, -%s", id, Privileges, CgroupV1, OOMScoreAdj)
+			return nil, fmt.Errorf("unknown host adaptation %q: use off, or a comma list of -%s, -%s", id, CgroupV1, OOMScoreAdj)
 		}
 		out[id] = true
 	}

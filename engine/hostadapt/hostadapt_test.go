@@ -29,7 +29,7 @@ func TestDecide(t *testing.T) {
 			Options{K3sArgs: []string{"--kubelet-arg", "fail-cgroupv1=false"}}, nil},
 		{"another kubelet arg does not count", Facts{Runtime: "docker", CgroupVersion: 1, FullPrivileges: true, MissingCapabilities: allCaps},
 			Options{K3sArgs: []string{"--kubelet-arg=max-pods=50"}}, []ID{CgroupV1}},
-		{"all turned off", Facts{Runtime: "docker", CgroupVersion: 1, MissingCapabilities: noResource}, Options{Disabled: map[ID]bool{"all": true}}, nil},
+		{"all turned off still reports the backend's fallback", Facts{Runtime: "docker", CgroupVersion: 1, MissingCapabilities: noResource}, Options{Disabled: map[ID]bool{"all": true}}, []ID{Privileges}},
 		{"one turned off", Facts{Runtime: "docker", CgroupVersion: 1, MissingCapabilities: noResource}, Options{Disabled: map[ID]bool{OOMScoreAdj: true}}, []ID{Privileges, CgroupV1}},
 		{"v1.36 image gets the drop-in", Facts{Runtime: "docker", CgroupVersion: 2, FullPrivileges: true, MissingCapabilities: noResource}, Options{Image: "rancher/k3s:v1.36.1-k3s1"}, []ID{OOMScoreAdj}},
 	}
@@ -107,5 +107,8 @@ func TestParseDisabled(t *testing.T) {
 	}
 	if _, err := ParseDisabled("-swap"); err == nil || !strings.Contains(err.Error(), "-cgroupv1") {
 		t.Errorf("unknown adaptation: want an error listing the known ones, got %v", err)
+	}
+	if _, err := ParseDisabled("-privileges"); err == nil || !strings.Contains(err.Error(), "cannot be turned off") {
+		t.Errorf("-privileges: want an error saying it cannot be turned off, got %v", err)
 	}
 }

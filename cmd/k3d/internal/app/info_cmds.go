@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/k3d/k3d/engine/hostadapt"
 	"github.com/k3d/k3d/version"
 	"sync"
 	"time"
@@ -76,7 +77,24 @@ func (env *Env) probeBackend(name, path string) backendInfo {
 
 // RuntimeInfoCmd is `k3d runtime-info`.
 type RuntimeInfoCmd struct {
-	Output string `short:"o" enum:"text,json,yaml" default:"text" help:"Output format: text, json or yaml."`
+	Output    string `short:"o" enum:"text,json,yaml" default:"text" help:"Output format: text, json or yaml."`
+	Image     string `short:"i" help:"k3s image a cluster would use (default: the default k3s image)."`
+	HostAdapt string `name:"host-adapt" env:"K3D_HOST_ADAPT" default:"auto" placeholder:"auto|off|-ID,..." help:"As for create cluster: which adaptations are turned off."`
+}
+
+// runtimeReport is runtime-info's structured output: the runtime's facts and
+// what a cluster created now would be adapted with.
+type runtimeReport struct {
+	backends.Info
+	Backend     string              `json:"backend"`
+	Adaptations []adaptationSummary `json:"adaptations"`
+}
+
+type adaptationSummary struct {
+	ID      string   `json:"id"`
+	Message string   `json:"message"`
+	K3sArgs []string `json:"k3sArgs,omitempty"`
+	Files   []string `json:"files,omitempty"`
 }
 
 func (c *RuntimeInfoCmd) Run(env *Env) error {
@@ -89,8 +107,24 @@ func (c *RuntimeInfoCmd) Run(env *Env) error {
 	if err != nil {
 		return fmt.Errorf("runtime-info: %w", err)
 	}
+	disabled, err := hostadapt.ParseDisabled(c.HostAdapt)
+	if err != nil {
+		return fmt.Errorf("runtime-info: --host-adapt: %w", err)
+	}
+	adapt, err := engine.HostAdaptations(info, disabled, c.Image)
+	if err != nil {
+		return fmt.Errorf("runtime-info: %w", err)
+	}
+	report := runtimeReport{Info: info, Backend: rt.Path(), Adaptations: []adaptationSummary{}}
+	for _, a := range adapt {
+		s := adaptationSummary{ID: string(a.ID), Message: a.Message, K3sArgs: a.K3sArgs}
+		for _, f := range a.Files {
+			s.Files = append(s.Files, f.Path)
+		}
+		report.Adaptations = append(report.Adaptations, s)
+	}
 	if c.Output != "text" {
-		return printStructured(env.Stdout, c.Output, info)
+		return printStructured(env.Stdout, c.Output, report)
 	}
 	rows := [][2]string{
 		{"runtime", info.Name},
@@ -110,6 +144,12 @@ func (c *RuntimeInfoCmd) Run(env *Env) error {
 	}
 	for _, n := range info.Notes {
 		fmt.Fprintf(env.Stdout, "note: %s\n", n)
+	}
+	if len(report.Adaptations) == 0 {
+		fmt.Fprintln(env.Stdout, "adaptations:    none: k3s nodes get everything they need here")
+	}
+	for _, a := range report.Adaptations {
+		fmt.Fprintf(env.Stdout, "adaptation:      %s (%s)\n", a.Message, a.ID)
 	}
 	return nil
 }
