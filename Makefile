@@ -8,8 +8,10 @@ export CGO_ENABLED := 0
 BIN      := $(CURDIR)/bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/k3d/k3d/version.Version=$(VERSION)
-BACKENDS := $(patsubst backends/%/go.mod,%,$(wildcard backends/*/go.mod))
-MODULES  := . $(addprefix backends/,$(BACKENDS))
+# A backend is a module with cmd/k3d-runtime-NAME; an optional backends/NAME/buildtags
+# file holds the Go build tags its client library needs.
+BACKENDS := $(patsubst backends/%/go.mod,%,$(foreach m,$(wildcard backends/*/go.mod),$(if $(wildcard $(dir $(m))cmd/k3d-runtime-*),$(m))))
+tags      = $$(cat buildtags 2>/dev/null)
 RUNTIMES ?= docker
 RUNTIME  ?= docker
 # Conformance and end-to-end tests start real containers: give them room.
@@ -24,7 +26,7 @@ build:
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/k3d ./cmd/k3d
 	@set -e; for b in $(BACKENDS); do \
 		echo "go build -> bin/k3d-runtime-$$b"; \
-		(cd backends/$$b && go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/k3d-runtime-$$b ./cmd/k3d-runtime-$$b); \
+		(cd backends/$$b && go build -trimpath -tags "$(tags)" -ldflags '$(LDFLAGS)' -o $(BIN)/k3d-runtime-$$b ./cmd/k3d-runtime-$$b); \
 	done
 
 # Regenerates the protocol's Go code from backends/proto with Debian's protoc and
@@ -33,14 +35,15 @@ generate:
 	hack/generate.sh
 
 vet:
-	@set -e; for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && go vet ./...); done
+	@set -e; go vet ./...; for b in $(BACKENDS); do echo "go vet (backends/$$b)"; (cd backends/$$b && go vet -tags "$(tags)" ./...); done
 
 # The whole suite, as .ci/run runs it: unit tests, the conformance suite against
 # every backend in RUNTIMES on its real daemon, and the end-to-end tests.
 test: build vet
-	@set -e; for m in $(MODULES); do \
-		echo "go test ($$m)"; \
-		(cd $$m && K3D_BIN_DIR=$(BIN) K3D_TEST_RUNTIMES=$(RUNTIMES) go test -count=1 -timeout $(TEST_TIMEOUT) ./...); \
+	K3D_BIN_DIR=$(BIN) K3D_TEST_RUNTIMES=$(RUNTIMES) go test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	@set -e; for b in $(BACKENDS); do \
+		echo "go test (backends/$$b)"; \
+		(cd backends/$$b && K3D_BIN_DIR=$(BIN) K3D_TEST_RUNTIMES=$(RUNTIMES) go test -tags "$(tags)" -count=1 -timeout $(TEST_TIMEOUT) ./...); \
 	done
 
 unit:

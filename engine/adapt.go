@@ -105,9 +105,3 @@ func userK3sArgs(specs []string) []string {
 	}
 	return out
 }
-
-// argsOf is what a node passes to k3s after its role word.
-func argsOf(n backends.Node) []string {
-	args, _ := argsAfterRole(n.Cmd, Role(n.Labels[LabelRole]))
-	return args
-}

@@ -241,6 +241,10 @@ func (e *Engine) ListNodes(ctx context.Context) ([]Node, error) {
 	}
 	out := make([]Node, 0, len(list))
 	for _, n := range list {
+		// Objects labelled app=k3d that belong to no cluster are not nodes.
+		if n.Labels[LabelCluster] == "" {
+			continue
+		}
 		out = append(out, nodeFromRuntime(n))
 	}
 	sortNodes(out)

@@ -659,7 +659,7 @@ func TestAddingAServerToASingleServerClusterIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := te.rt.Snapshot()
-	_, err := te.e.CreateNodes(ctx, CreateNodeOptions{Name: "s", Cluster: "dev", Role: RoleServer})
+	_, err := te.e.CreateNodes(ctx, CreateNodeOptions{Name: "s", Cluster: "dev", Role: RoleServer, Replicas: 1})
 	if !backends.IsInvalid(err) || !strings.Contains(err.Error(), "embedded etcd") {
 		t.Fatalf("err = %v", err)
 	}
@@ -749,5 +749,69 @@ func TestKubeconfigMergedOnCreateAndRemovedOnDelete(t *testing.T) {
 	b, _ = os.ReadFile(te.kubeconfig)
 	if strings.Contains(string(b), "k3d-dev") || !strings.Contains(string(b), "https://other:6443") {
 		t.Errorf("kubeconfig after delete:\n%s", b)
+	}
+}
+
+// A node added to a running cluster on a constrained host gets the same
+// adaptations as the nodes made with the cluster, whatever role it takes.
+func TestCreateNodeAdaptsToTheHost(t *testing.T) {
+	te := newTestEnvInfo(t, backends.Info{Name: "fake", CgroupVersion: 1, MissingCapabilities: []string{"CAP_SYS_RESOURCE"}, Endpoint: "unix:///fake.sock"})
+	ctx := ctxT(t)
+	if _, err := te.e.CreateCluster(ctx, CreateClusterOptions{Name: "dev", Servers: 1, Image: testImage}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := te.engine().CreateNodes(ctx, CreateNodeOptions{Name: "extra", Cluster: "dev", Role: RoleAgent, Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	n := te.node(t, "k3d-extra-0")
+	if !slices.Contains(n.Cmd, "--kubelet-arg=fail-cgroupv1=false") {
+		t.Errorf("agent added on a cgroup v1 host runs %v, without fail-cgroupv1=false", n.Cmd)
+	}
+	drop := hostadapt.DropInDir + "/10-k3d-restrict-oom-score-adj.toml"
+	if b, ok := te.rt.File("k3d-extra-0", drop); !ok || !strings.Contains(string(b), "restrict_oom_score_adj = true") {
+		t.Errorf("agent added where oom_score_adj cannot be lowered lacks %s", drop)
+	}
+}
+
+func TestCreateNodeRefusesZeroReplicas(t *testing.T) {
+	te := newTestEnv(t)
+	ctx := ctxT(t)
+	if _, err := te.e.CreateCluster(ctx, CreateClusterOptions{Name: "dev", Servers: 1, Image: testImage}); err != nil {
+		t.Fatal(err)
+	}
+	before := te.rt.Snapshot()
+	_, err := te.e.CreateNodes(ctx, CreateNodeOptions{Name: "none", Cluster: "dev", Role: RoleAgent, Replicas: 0})
+	if !backends.IsInvalid(err) || !strings.Contains(err.Error(), "--replicas 0") {
+		t.Fatalf("err = %v", err)
+	}
+	if te.rt.Snapshot() != before {
+		t.Error("refused create node changed the runtime")
+	}
+}
+
+// Prune removes only what clusters made: an app=k3d network or volume with
+// no cluster label (another tool's, or a test fixture) is not dangling.
+func TestPruneKeepsObjectsOfNoCluster(t *testing.T) {
+	te := newTestEnv(t)
+	ctx := ctxT(t)
+	other := map[string]string{LabelApp: LabelAppValue, "k3d.conformance.run": "x"}
+	if _, err := te.rt.CreateNetwork(ctx, backends.NetworkSpec{Name: "k3d-fixture-net", Labels: other}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := te.rt.CreateVolume(ctx, backends.VolumeSpec{Name: "k3d-fixture-vol", Labels: other}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := te.e.Prune(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Networks)+len(rep.Volumes) != 0 {
+		t.Errorf("prune removed objects of no cluster: %+v", rep)
+	}
+	if _, err := te.rt.InspectNetwork(ctx, "k3d-fixture-net"); err != nil {
+		t.Errorf("network of no cluster: %v", err)
+	}
+	if _, err := te.rt.InspectVolume(ctx, "k3d-fixture-vol"); err != nil {
+		t.Errorf("volume of no cluster: %v", err)
 	}
 }

@@ -25,16 +25,13 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 	if o.Cluster == "" {
 		o.Cluster = DefaultClusterName
 	}
-	if o.Replicas == 0 {
-		o.Replicas = 1
-	}
 	if o.Role == "" {
 		o.Role = RoleAgent
 	}
 	if !o.Role.k3sNode() {
 		return nil, invalidf("--role %q: nodes added to a cluster are a server or an agent", o.Role)
 	}
-	if o.Replicas < 0 || o.Replicas > maxNodesPerRole {
+	if o.Replicas < 1 || o.Replicas > maxNodesPerRole {
 		return nil, invalidf("--replicas %d: give 1 to %d", o.Replicas, maxNodesPerRole)
 	}
 	if o.Name == "" || !dns1123Label.MatchString(o.Name) || len(o.Name) > 40 {
@@ -95,7 +92,10 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 	if err != nil {
 		return nil, err
 	}
-	adapt, err := decideAdaptations(info, o.HostAdapt, append(argsOf(tmpl), extraArgs...), o.Image)
+	// Only what the user gave now counts as the user's own setting: the
+	// template's args may hold adaptations an earlier create made, which
+	// are not carried over to a node of another role.
+	adapt, err := decideAdaptations(info, o.HostAdapt, extraArgs, o.Image)
 	if err != nil {
 		return nil, err
 	}

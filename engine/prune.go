@@ -16,7 +16,7 @@ type PruneReport struct {
 }
 
 // Prune removes dangling k3d objects: nodes of clusters that have no server
-// left, then networks and volumes that no remaining node uses. External
+// left, then networks and volumes of clusters that no remaining node uses. External
 // networks and volumes (--network, --image-vol, `k3d create network|volume`)
 // are never removed.
 func (e *Engine) Prune(ctx context.Context) (PruneReport, error) {
@@ -81,7 +81,9 @@ func (e *Engine) Prune(ctx context.Context) (PruneReport, error) {
 		return rep, fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range nets {
-		if usedNet[n.Name] || isTrue(n.Labels, LabelNetworkExternal) || liveCluster[n.Labels[LabelCluster]] && n.Labels[LabelCluster] != "" {
+		// Only what a cluster made is k3d's to prune: other app=k3d objects
+		// (external networks, other tools' fixtures) carry no cluster label.
+		if n.Labels[LabelCluster] == "" || usedNet[n.Name] || isTrue(n.Labels, LabelNetworkExternal) || liveCluster[n.Labels[LabelCluster]] && n.Labels[LabelCluster] != "" {
 			continue
 		}
 		if err := e.rt.DeleteNetwork(ctx, n.Name); err != nil {
@@ -97,7 +99,7 @@ func (e *Engine) Prune(ctx context.Context) (PruneReport, error) {
 		return rep, fmt.Errorf("list volumes: %w", err)
 	}
 	for _, v := range vols {
-		if usedVol[v.Name] || isTrue(v.Labels, LabelImageVolumeExternal) || liveCluster[v.Labels[LabelCluster]] && v.Labels[LabelCluster] != "" {
+		if v.Labels[LabelCluster] == "" || usedVol[v.Name] || isTrue(v.Labels, LabelImageVolumeExternal) || liveCluster[v.Labels[LabelCluster]] && v.Labels[LabelCluster] != "" {
 			continue
 		}
 		if err := e.rt.DeleteVolume(ctx, v.Name); err != nil {
