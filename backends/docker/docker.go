@@ -28,6 +28,9 @@ type Options struct {
 	// privileged fallback); a backend program passes its stderr, which k3d
 	// copies into its debug log. nil means os.Stderr.
 	Report io.Writer
+	// CacheDir keeps what the privileged-mode probe found across backend
+	// processes (see privcache.go); empty probes in every process.
+	CacheDir string
 }
 
 // Runtime is the Docker backend. It is safe for concurrent use.
@@ -35,6 +38,7 @@ type Runtime struct {
 	cli      *client.Client
 	endpoint endpoint
 	report   io.Writer
+	cacheDir string
 
 	info  lazy[backends.Info]
 	privs lazy[privileges]
@@ -65,7 +69,7 @@ func New(opts Options) (*Runtime, error) {
 	if report == nil {
 		report = os.Stderr
 	}
-	return &Runtime{cli: cli, endpoint: ep, report: report}, nil
+	return &Runtime{cli: cli, endpoint: ep, report: report, cacheDir: opts.CacheDir}, nil
 }
 
 // Close releases the client's idle connections.

@@ -62,9 +62,14 @@ var errNoProbeImage = errors.New("no image to probe privileged mode with")
 // image (if present) is used for the probe container; "" picks any local image.
 func (r *Runtime) privilegesFor(ctx context.Context, img string) (privileges, error) {
 	return r.privs.get(ctx, func(ctx context.Context) (privileges, error) {
-		p, err := r.detectPrivileges(ctx, img)
-		if err != nil {
-			return p, err
+		key := r.privilegesKey(ctx)
+		p, ok := r.loadPrivileges(key)
+		if !ok {
+			var err error
+			if p, err = r.detectPrivileges(ctx, img); err != nil {
+				return p, err
+			}
+			r.storePrivileges(key, p)
 		}
 		if !p.full {
 			unknown := ""

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/k3d/k3d/backends"
 	"github.com/k3d/k3d/backends/docker"
@@ -12,7 +13,13 @@ import (
 
 func main() {
 	// Stderr goes to k3d's debug log.
-	rt, err := docker.New(docker.Options{Report: os.Stderr})
+	// The privileged-mode probe's answer is kept in the user's cache
+	// directory; without one, every process probes.
+	cache, _ := os.UserCacheDir()
+	if cache != "" {
+		cache = filepath.Join(cache, "k3d")
+	}
+	rt, err := docker.New(docker.Options{Report: os.Stderr, CacheDir: cache})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "k3d-runtime-docker:", err)
 		os.Exit(1)
