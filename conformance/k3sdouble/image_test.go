@@ -148,13 +148,15 @@ func TestImageRunsClusterOnDocker(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := []string{"K3S_TOKEN=" + suffix, "K3S_KUBECONFIG_OUTPUT=/output/kubeconfig.yaml", "K3S_KUBECONFIG_MODE=666"}
-	// fail-cgroupv1=false: the double, like k3s, refuses cgroup v1 hosts otherwise.
-	if _, err := rt.CreateNode(ctx, backends.NodeSpec{Name: server, Image: ref, Labels: labels, Env: env,
+	// Privileged, as k3d makes k3s nodes: the double, like the kubelet, needs
+	// /dev/kmsg and a writable cgroup tree. fail-cgroupv1=false: it refuses
+	// cgroup v1 hosts otherwise.
+	if _, err := rt.CreateNode(ctx, backends.NodeSpec{Name: server, Image: ref, Labels: labels, Env: env, Privileged: true,
 		Cmd:      []string{"server", "--tls-san", "0.0.0.0", "--kubelet-arg=fail-cgroupv1=false"},
 		Networks: []backends.NetworkAttachment{{Network: network}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rt.CreateNode(ctx, backends.NodeSpec{Name: agent, Image: ref, Labels: labels,
+	if _, err := rt.CreateNode(ctx, backends.NodeSpec{Name: agent, Image: ref, Labels: labels, Privileged: true,
 		Env:      append(env, "K3S_URL=https://"+server+":6443"),
 		Cmd:      []string{"agent", "--kubelet-arg=fail-cgroupv1=false"},
 		Networks: []backends.NetworkAttachment{{Network: network}}}); err != nil {

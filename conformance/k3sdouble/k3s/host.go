@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -21,6 +22,11 @@ type Host struct {
 	Addrs func() []net.IP
 	// Kernel is the kernel release (uname -r).
 	Kernel func() string
+	// CreateCgroup tries what the kubelet does at start: create its own
+	// cgroups (kubepods) under the node's cgroup, which needs a writable tree.
+	CreateCgroup func() error
+	// OpenKmsg tries what the kubelet's OOM watcher does: read /dev/kmsg.
+	OpenKmsg func() error
 }
 
 // OSHost is the machine the process runs on.
@@ -30,6 +36,8 @@ func OSHost() Host {
 		LowerOOMScoreAdj: lowerOOMScoreAdj,
 		Addrs:            interfaceAddrs,
 		Kernel:           kernelRelease,
+		CreateCgroup:     createCgroup,
+		OpenKmsg:         openKmsg,
 	}
 }
 
@@ -90,4 +98,58 @@ func containerdRestrictsOOMScoreAdj(dataDir string) bool {
 		}
 	}
 	return false
+}
+
+func openKmsg() error {
+	f, err := os.Open("/dev/kmsg")
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// createCgroup makes and removes a child of the node's own memory cgroup (v1)
+// or cgroup (v2), where the kubelet puts kubepods.
+func createCgroup() error {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return err
+	}
+	base := ""
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			base = filepath.Join("/sys/fs/cgroup", parts[2])
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			base = filepath.Join("/sys/fs/cgroup/memory", parts[2])
+		}
+		if base != "" && strings.Contains(parts[1], "memory") {
+			break
+		}
+	}
+	if base == "" {
+		return nil // no cgroup to speak of: nothing a kubelet could check either
+	}
+	// With a private cgroup namespace or a bind of the node's own cgroup, the
+	// path from /proc/self/cgroup is the mount's root.
+	if _, err := os.Stat(base); err != nil {
+		base = filepath.Dir(strings.TrimSuffix(base, "/"))
+		for !isDir(base) && base != "/sys/fs/cgroup" {
+			base = filepath.Dir(base)
+		}
+	}
+	dir := filepath.Join(base, "kubepods-k3s-double")
+	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+		return err
+	}
+	return os.Remove(dir)
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }

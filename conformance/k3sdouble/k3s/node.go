@@ -100,5 +100,15 @@ func hostChecks(cfg *config, env Env) error {
 	if env.Host.CgroupV1 != nil && env.Host.CgroupV1() && kubeletFailsOnCgroupV1(cfg.kubeletArgs) {
 		return fmt.Errorf("kubelet exited: failed to run Kubelet: kubelet is configured to not run on a host using cgroup v1. cgroup v1 support is in maintenance mode")
 	}
+	if env.Host.OpenKmsg != nil {
+		if err := env.Host.OpenKmsg(); err != nil {
+			return fmt.Errorf("kubelet exited: failed to run Kubelet: failed to create kubelet: %w", err)
+		}
+	}
+	if env.Host.CreateCgroup != nil {
+		if err := env.Host.CreateCgroup(); err != nil {
+			return fmt.Errorf("kubelet exited: failed to run Kubelet: failed to start ContainerManager: failed to initialize top level QOS containers: %w", err)
+		}
+	}
 	return nil
 }

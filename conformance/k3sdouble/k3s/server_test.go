@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -273,6 +274,24 @@ func TestServerFailsWhereK3sFails(t *testing.T) {
 		ok := startNode(t, []string{"server", "-d", filepath.Join(dir, "b"), "-o", filepath.Join(dir, "b.yaml"), "--https-listen-port=0",
 			"--bind-address=127.0.0.1", "--kubelet-arg=fail-cgroupv1=false"}, nodeOpts{host: host})
 		ok.waitLog("k3s is up and running")
+	})
+	t.Run("no /dev/kmsg", func(t *testing.T) {
+		host := goodHost()
+		host.OpenKmsg = func() error { return &os.PathError{Op: "open", Path: "/dev/kmsg", Err: os.ErrNotExist} }
+		n := startNode(t, []string{"server", "-d", filepath.Join(dir, "k"), "-o", filepath.Join(dir, "k.yaml"), "--https-listen-port=0"}, nodeOpts{host: host})
+		if code := n.exitCode(10 * time.Second); code != 1 || !strings.Contains(n.out.String(), `failed to create kubelet: open /dev/kmsg`) {
+			t.Errorf("exit %d, log:\n%s", code, n.out)
+		}
+	})
+	t.Run("read-only cgroup tree", func(t *testing.T) {
+		host := goodHost()
+		host.CreateCgroup = func() error {
+			return &os.PathError{Op: "mkdir", Path: "/sys/fs/cgroup/memory/kubepods", Err: syscall.EROFS}
+		}
+		n := startNode(t, []string{"agent", "-d", filepath.Join(dir, "r"), "--server", "https://127.0.0.1:1", "--token", "x"}, nodeOpts{host: host})
+		if code := n.exitCode(10 * time.Second); code != 1 || !strings.Contains(n.out.String(), `failed to start ContainerManager: failed to initialize top level QOS containers: mkdir /sys/fs/cgroup/memory/kubepods: read-only file system`) {
+			t.Errorf("exit %d, log:\n%s", code, n.out)
+		}
 	})
 	t.Run("datastore file missing", func(t *testing.T) {
 		n := startNode(t, []string{"server", "-d", filepath.Join(dir, "c"), "--datastore-endpoint", "mysql://x", "--datastore-cafile", filepath.Join(dir, "missing.pem")}, nodeOpts{})
