@@ -65,28 +65,63 @@ func sendReader(ctx context.Context, rc io.ReadCloser, stream grpc.ServerStreami
 	if err := stream.Send(&pb.Chunk{}); err != nil {
 		return err
 	}
-	// One buffer serves every message: Send has marshalled the message by the
-	// time it returns.
-	buf := make([]byte, chunkSize)
-	msg := &pb.Chunk{}
-	for {
-		n, err := rc.Read(buf)
-		if n > 0 {
-			msg.Data = buf[:n]
-			if serr := stream.Send(msg); serr != nil {
-				return serr
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return toStatus(ctx.Err())
-			}
-			return toStatus(err)
-		}
+	// Reading from the runtime and sending to k3d overlap: a reader goroutine
+	// fills a few buffers ahead while the sender ships them, so a slow
+	// producer (the daemon's image save) and the wire cost add up to the
+	// slower of the two instead of their sum. Each read is sent as soon as it
+	// is complete, so a follow of logs is not held back.
+	const ahead = 8
+	free := make(chan []byte, ahead+1)
+	for range ahead + 1 {
+		free <- make([]byte, chunkSize)
 	}
+	filled := make(chan []byte, ahead)
+	done := make(chan struct{})
+	var readErr error
+	go func() {
+		defer close(filled)
+		for {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-done:
+				return
+			}
+			n, err := rc.Read(buf[:cap(buf)])
+			if n > 0 {
+				select {
+				case filled <- buf[:n]:
+				case <-done:
+					return
+				}
+			} else {
+				free <- buf
+			}
+			if err != nil {
+				readErr = err // read by the sender after filled is closed
+				return
+			}
+		}
+	}()
+	defer close(done)
+	msg := &pb.Chunk{}
+	for buf := range filled {
+		msg.Data = buf
+		// Send has marshalled the message by the time it returns, so the
+		// buffer can be refilled.
+		if err := stream.Send(msg); err != nil {
+			closeRC() // unblocks the reader's Read
+			return err
+		}
+		free <- buf
+	}
+	if readErr == io.EOF {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return toStatus(ctx.Err())
+	}
+	return toStatus(readErr)
 }
 
 func (s *server) ImageLoad(stream pb.Runtime_ImageLoadServer) error {
