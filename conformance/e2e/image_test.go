@@ -1,0 +1,217 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/k3d/k3d/backends"
+	"github.com/k3d/k3d/engine/imagebuild"
+)
+
+// importImageSpec is a small image of a few MB. Its content is fixed, so
+// loading it again in a later run replaces nothing and leaves no dangling
+// image behind (the contract has no image delete to clean up with).
+func importImageSpec(ref string, size int) imagebuild.Spec {
+	data := make([]byte, size)
+	rng := rand.New(rand.NewPCG(1, uint64(size)))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	return imagebuild.Spec{Ref: ref, Files: []imagebuild.File{{Path: "/data.bin", Mode: 0o644, Data: data}}, Entrypoint: []string{"/nothing"}}
+}
+
+// nodeImageRefs is what `ctr -n k8s.io images ls -q` lists in a node, asked
+// through the contract.
+func nodeImageRefs(ctx context.Context, t testing.TB, rt backends.Runtime, node string) []string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code, err := rt.Exec(ctx, node, backends.ExecSpec{Cmd: []string{"ctr", "-n", "k8s.io", "images", "ls", "-q"}, Stdout: &out, Stderr: &errOut})
+	if err != nil || code != 0 {
+		t.Fatalf("ctr images ls in %s: exit %d, %v: %s", node, code, err, errOut.String())
+	}
+	return strings.Fields(out.String())
+}
+
+// runStdin runs k3d with stdin.
+func (s *session) runStdin(stdin io.Reader, args ...string) k3dRun {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, suite.k3d, args...)
+	cmd.Env = s.environ(nil)
+	cmd.Stdin = stdin
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	res := k3dRun{args: args, stdout: stdout.String(), stderr: stderr.String(), duration: time.Since(start)}
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		s.t.Fatalf("run k3d %s: %v", strings.Join(args, " "), err)
+	}
+	if exitErr != nil {
+		res.code = exitErr.ExitCode()
+	}
+	return res
+}
+
+// Images go into every server and agent of a cluster from the cluster's own
+// runtime, from a tarball and from stdin; a second import skips; a stopped
+// node fails by name while the others still get the image.
+func TestImageImport(t *testing.T) {
+	t.Parallel()
+	forEachRuntime(t, func(t *testing.T, r *runtimeEnv) {
+		ctx := context.Background()
+		s := newSession(t, r)
+		const ref = "k3d-e2e-import:v1"
+		var archive bytes.Buffer
+		if err := imagebuild.WriteArchive(&archive, importImageSpec(ref, 3<<20)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.rt.ImageLoad(ctx, &archive); err != nil {
+			t.Fatalf("load %s into %s: %v", ref, r.name, err)
+		}
+		name := clusterName("img")
+		s.createCluster(name, "--agents", "2")
+		byRole := clusterNodes(ctx, t, r.rt, name)
+		k3sNodes := append(nodeNames(byRole["server"]), nodeNames(byRole["agent"])...)
+		if len(k3sNodes) != 3 {
+			t.Fatalf("want 1 server and 2 agents, got %v", k3sNodes)
+		}
+		holders := func(want string) []string {
+			var out []string
+			for _, n := range k3sNodes {
+				if slices.Contains(nodeImageRefs(ctx, t, r.rt, n), want) {
+					out = append(out, n)
+				}
+			}
+			return out
+		}
+
+		res := s.must("image", "import", ref, "-c", name)
+		if got := holders("docker.io/library/" + ref); !slices.Equal(got, k3sNodes) {
+			t.Errorf("after import, nodes holding %s: %v, want %v\n%s", ref, got, k3sNodes, res)
+		}
+
+		again := s.must("image", "load", ref, "-c", name)
+		if !strings.Contains(again.stderr, "Skipped") || strings.Contains(again.stderr, "Imported") {
+			t.Errorf("re-import does not say every node was skipped:\n%s", again)
+		}
+
+		dir := t.TempDir()
+		file := filepath.Join(dir, "file.tar")
+		f, err := os.Create(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = imagebuild.WriteArchive(f, importImageSpec("k3d-e2e-import:file", 1<<20))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.must("image", "import", file, "-c", name)
+		if got := holders("docker.io/library/k3d-e2e-import:file"); !slices.Equal(got, k3sNodes) {
+			t.Errorf("after importing %s, nodes holding it: %v, want %v", file, got, k3sNodes)
+		}
+
+		var stdin bytes.Buffer
+		if err := imagebuild.WriteArchive(&stdin, importImageSpec("k3d-e2e-import:stdin", 1<<20)); err != nil {
+			t.Fatal(err)
+		}
+		if res := s.runStdin(&stdin, "image", "import", "-", "-c", name, "--nodes", "agent:*"); res.code != 0 {
+			t.Fatalf("import from stdin: %s", res)
+		}
+		if got, want := holders("docker.io/library/k3d-e2e-import:stdin"), nodeNames(byRole["agent"]); !slices.Equal(got, want) {
+			t.Errorf("after importing stdin into agent:*, nodes holding it: %v, want %v", got, want)
+		}
+
+		// A stopped node: the import names it and the others still finish.
+		stopped := k3sNodes[2]
+		if err := r.rt.StopNode(ctx, stopped, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		late := filepath.Join(dir, "late.tar")
+		lf, err := os.Create(late)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = imagebuild.WriteArchive(lf, importImageSpec("k3d-e2e-import:late", 1<<20))
+		if cerr := lf.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		fail := s.run("image", "import", late, "-c", name)
+		line, _ := oneErrorLine(fail.stderr)
+		if fail.code == 0 || !strings.Contains(line, stopped) || !strings.Contains(line, "not running") {
+			t.Errorf("import with %s stopped: want an error naming it as not running:\n%s", stopped, fail)
+		}
+		for _, n := range k3sNodes[:2] {
+			if !slices.Contains(nodeImageRefs(ctx, t, r.rt, n), "docker.io/library/k3d-e2e-import:late") {
+				t.Errorf("node %s did not get the image while %s was stopped", n, stopped)
+			}
+		}
+
+		t.Run("from another runtime", func(t *testing.T) {
+			other, otherName := openOtherRuntime(ctx, t, r.name)
+			if other == nil {
+				t.Skip(otherName)
+			}
+			s := s.with(t)
+			const xref = "k3d-e2e-import:cross"
+			var a bytes.Buffer
+			if err := imagebuild.WriteArchive(&a, importImageSpec(xref, 1<<20)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := other.ImageLoad(ctx, &a); err != nil {
+				t.Fatalf("load %s into %s: %v", xref, otherName, err)
+			}
+			s.must("image", "import", xref, "-c", name, "--from", otherName, "--nodes", "server:0")
+			if !slices.Contains(nodeImageRefs(ctx, t, r.rt, k3sNodes[0]), "docker.io/library/"+xref) {
+				t.Errorf("%s lacks %s imported from %s: it lists %v", k3sNodes[0], xref, otherName, nodeImageRefs(ctx, t, r.rt, k3sNodes[0]))
+			}
+		})
+	})
+}
+
+// openOtherRuntime opens a reachable runtime other than this one, or returns
+// nil and why there is none.
+func openOtherRuntime(ctx context.Context, t *testing.T, this string) (*backends.Client, string) {
+	var why []string
+	for _, name := range []string{"docker", "podman", "containerd"} {
+		if name == this {
+			continue
+		}
+		path := filepath.Join(suite.binDir, "k3d-runtime-"+name)
+		if _, err := os.Stat(path); err != nil {
+			why = append(why, name+": no backend in "+suite.binDir)
+			continue
+		}
+		c, err := backends.OpenPath(ctx, path, backends.OpenOptions{Stderr: io.Discard})
+		if err != nil {
+			why = append(why, name+": "+err.Error())
+			continue
+		}
+		if _, err := c.Info(ctx); err != nil {
+			c.Close()
+			why = append(why, name+": unreachable")
+			continue
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, name
+	}
+	return nil, "no second runtime to import from (" + strings.Join(why, "; ") + ")"
+}
