@@ -47,6 +47,9 @@ const (
 	// OOMScoreAdj keeps pod sandboxes from failing where oom_score_adj
 	// cannot be lowered.
 	OOMScoreAdj ID = "oom-score-adj"
+	// UserNamespace lets the kubelet run in a rootless runtime's user
+	// namespace, where it cannot read /dev/kmsg or set some sysctls.
+	UserNamespace ID = "userns"
 	// Privileges is the backend's capability fallback for privileged nodes.
 	// It is reported here; the backend applies it, and it cannot be turned
 	// off (without it a privileged node cannot be created at all).
@@ -54,7 +57,7 @@ const (
 )
 
 // All lists every adaptation, in the order they are reported.
-var All = []ID{Privileges, CgroupV1, OOMScoreAdj}
+var All = []ID{Privileges, UserNamespace, CgroupV1, OOMScoreAdj}
 
 // File is a file to write into a node before it starts.
 type File struct {
@@ -105,6 +108,11 @@ func Decide(f Facts, opts Options) ([]Adaptation, error) {
 		out = append(out, Adaptation{ID: Privileges,
 			Message: fmt.Sprintf("%s cannot grant every capability to privileged containers on this host: nodes get every capability it can grant, unconfined seccomp/AppArmor and all devices instead", f.Runtime)})
 	}
+	if f.Rootless && !off(UserNamespace) && !userSetKubeletArg(opts.K3sArgs, "feature-gates") {
+		out = append(out, Adaptation{ID: UserNamespace,
+			Message: "runtime is rootless: adding kubelet-arg feature-gates=KubeletInUserNamespace=true",
+			K3sArgs: []string{"--kubelet-arg=feature-gates=KubeletInUserNamespace=true"}})
+	}
 	if f.CgroupVersion == 1 && !off(CgroupV1) && !userSetKubeletArg(opts.K3sArgs, "fail-cgroupv1") {
 		out = append(out, Adaptation{ID: CgroupV1,
 			Message: "host uses cgroup v1: adding kubelet-arg fail-cgroupv1=false",
@@ -140,7 +148,7 @@ func ParseDisabled(s string) (map[ID]bool, error) {
 			return nil, fmt.Errorf("host adaptation %q is the runtime backend's own fallback and cannot be turned off: without it privileged nodes cannot be created on this host", id)
 		}
 		if !slices.Contains(All, id) {
-			return nil, fmt.Errorf("unknown host adaptation %q: use off, or a comma list of -%s, -%s", id, CgroupV1, OOMScoreAdj)
+			return nil, fmt.Errorf("unknown host adaptation %q: use off, or a comma list of -%s, -%s, -%s", id, UserNamespace, CgroupV1, OOMScoreAdj)
 		}
 		out[id] = true
 	}

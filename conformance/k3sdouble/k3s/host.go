@@ -153,3 +153,22 @@ func isDir(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
 }
+
+// kubeletFeatureGate reports whether the kubelet args turn feature gate on
+// (--kubelet-arg=feature-gates=A=true,B=false).
+func kubeletFeatureGate(kubeletArgs []string, gate string) bool {
+	on := false
+	for _, a := range kubeletArgs {
+		k, v, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if k != "feature-gates" {
+			continue
+		}
+		for _, g := range strings.Split(v, ",") {
+			name, val, _ := strings.Cut(g, "=")
+			if strings.TrimSpace(name) == gate {
+				on = strings.TrimSpace(val) == "true"
+			}
+		}
+	}
+	return on
+}

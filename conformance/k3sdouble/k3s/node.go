@@ -101,7 +101,10 @@ func hostChecks(cfg *config, env Env) error {
 		return fmt.Errorf("kubelet exited: failed to run Kubelet: kubelet is configured to not run on a host using cgroup v1. cgroup v1 support is in maintenance mode")
 	}
 	if env.Host.OpenKmsg != nil {
-		if err := env.Host.OpenKmsg(); err != nil {
+		// The kubelet's OOM watcher reads /dev/kmsg; in a user namespace
+		// (rootless) it may not, and only KubeletInUserNamespace lets the
+		// kubelet go on without it.
+		if err := env.Host.OpenKmsg(); err != nil && !kubeletFeatureGate(cfg.kubeletArgs, "KubeletInUserNamespace") {
 			return fmt.Errorf("kubelet exited: failed to run Kubelet: failed to create kubelet: %w", err)
 		}
 	}

@@ -283,6 +283,13 @@ func TestServerFailsWhereK3sFails(t *testing.T) {
 			t.Errorf("exit %d, log:\n%s", code, n.out)
 		}
 	})
+	t.Run("no /dev/kmsg in a user namespace, with KubeletInUserNamespace", func(t *testing.T) {
+		host := goodHost()
+		host.OpenKmsg = func() error { return &os.PathError{Op: "open", Path: "/dev/kmsg", Err: os.ErrPermission} }
+		n := startNode(t, []string{"server", "-d", filepath.Join(dir, "u"), "-o", filepath.Join(dir, "u.yaml"), "--https-listen-port=0",
+			"--bind-address=127.0.0.1", "--kubelet-arg=feature-gates=KubeletInUserNamespace=true"}, nodeOpts{host: host})
+		n.waitLog("k3s is up and running")
+	})
 	t.Run("read-only cgroup tree", func(t *testing.T) {
 		host := goodHost()
 		host.CreateCgroup = func() error {

@@ -51,7 +51,7 @@ type CreateClusterCmd struct {
 	ServersMemory string `name:"servers-memory" help:"Memory limit per server, e.g. 1g."`
 	AgentsMemory  string `name:"agents-memory" help:"Memory limit per agent, e.g. 512m."`
 
-	HostAdapt string `name:"host-adapt" env:"K3D_HOST_ADAPT" default:"auto" placeholder:"auto|off|-ID,..." help:"Adapt nodes to what the host cannot give them (auto); off, or turn single ones off: -cgroupv1, -oom-score-adj."`
+	HostAdapt string `name:"host-adapt" env:"K3D_HOST_ADAPT" default:"auto" placeholder:"auto|off|-ID,..." help:"Adapt nodes to what the host cannot give them (auto); off, or turn single ones off: -userns, -cgroupv1, -oom-score-adj."`
 }
 
 func (c *CreateClusterCmd) Run(env *Env) error {

@@ -23,7 +23,7 @@ type CreateNodeCmd struct {
 	Labels    []string      `name:"label" aliases:"runtime-label" sep:"none" placeholder:"KEY=VALUE" help:"Add a container label to the nodes."`
 	Wait      bool          `default:"true" negatable:"" help:"Wait until the nodes are ready (default true)."`
 	Timeout   time.Duration `default:"0s" help:"Bound the create (e.g. 2m); 0 means no bound."`
-	HostAdapt string        `name:"host-adapt" env:"K3D_HOST_ADAPT" default:"auto" placeholder:"auto|off|-ID,..." help:"Adapt nodes to the host (auto); off, or -cgroupv1, -oom-score-adj."`
+	HostAdapt string        `name:"host-adapt" env:"K3D_HOST_ADAPT" default:"auto" placeholder:"auto|off|-ID,..." help:"Adapt nodes to the host (auto); off, or -userns, -cgroupv1, -oom-score-adj."`
 }
 
 func (c *CreateNodeCmd) Run(env *Env) error {
