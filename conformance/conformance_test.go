@@ -1,7 +1,9 @@
 package conformance_test
 
 import (
+	"cmp"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,13 +26,38 @@ func TestConformance(t *testing.T) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(dir, "k3d-runtime-"+name)
+			backend, opts := runtimeUnderTest(t, name)
+			path := filepath.Join(dir, "k3d-runtime-"+backend)
 			if _, err := os.Stat(path); err != nil {
-				t.Fatalf("backend %s: %v; build it with make build", name, err)
+				t.Fatalf("backend %s: %v; build it with make build", backend, err)
 			}
-			conformance.Run(t, path)
+			conformance.Run(t, path, opts...)
 		})
 	}
+}
+
+// runtimeUnderTest maps an entry of K3D_TEST_RUNTIMES to a backend and its
+// options. Every entry names a backend, except "podman-rootless": the podman
+// backend talking to the rootless service of $K3D_PODMAN_USER (default
+// k3d-rootless, the user hack/runtimes-podman.sh sets up), or to
+// $K3D_PODMAN_ROOTLESS_HOST when that is set.
+func runtimeUnderTest(t *testing.T, name string) (string, []conformance.Option) {
+	if name != "podman-rootless" {
+		return name, nil
+	}
+	host := os.Getenv("K3D_PODMAN_ROOTLESS_HOST")
+	if host == "" {
+		who := cmp.Or(os.Getenv("K3D_PODMAN_USER"), "k3d-rootless")
+		u, err := user.Lookup(who)
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("rootless podman: user %s: %v; set it up with hack/runtimes-podman.sh rootless", who, err)
+			}
+			t.Skipf("rootless podman: user %s: %v; set it up with hack/runtimes-podman.sh rootless", who, err)
+		}
+		host = "unix:///run/user/" + u.Uid + "/podman/podman.sock"
+	}
+	return "podman", []conformance.Option{conformance.WithEnv("CONTAINER_HOST=" + host)}
 }
 
 // binDir is $K3D_BIN_DIR, or bin/ at the root of the repository this package

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts the container runtimes k3d's tests need, on Debian, idempotently.
 #
-#   hack/runtimes.sh [docker] [containerd]     (default: docker containerd)
+#   hack/runtimes.sh [docker] [containerd] [podman] [podman-rootless]   (default: docker containerd)
 #
 # There is no systemd on the build machines, so daemons are started by hand, with
 # logs under $K3D_RUNTIME_LOGS (default /var/log/k3d-runtimes). A daemon that
@@ -94,6 +94,8 @@ for rt in "${WANT[@]}"; do
 	case "$rt" in
 	docker) start_docker ;;
 	containerd) start_containerd ;;
-	*) die "unknown runtime $rt (want docker or containerd)" ;;
+	podman) "$(dirname "$0")/runtimes-podman.sh" rootful ;;
+	podman-rootless) "$(dirname "$0")/runtimes-podman.sh" rootless ;;
+	*) die "unknown runtime $rt (want docker, containerd, podman or podman-rootless)" ;;
 	esac
 done
