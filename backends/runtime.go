@@ -196,7 +196,9 @@ type NodeSpec struct {
 	// Info.FullPrivileges for hosts that cannot grant it all).
 	Privileged    bool
 	RestartPolicy RestartPolicy
-	// MemoryLimit in bytes; 0 means none.
+	// MemoryLimit in bytes; 0 means none. A runtime that cannot enforce it
+	// (rootless on cgroup v1) refuses the node with ErrInvalid: a limit is
+	// never silently dropped.
 	MemoryLimit int64
 	// ExtraHosts are added to the node's /etc/hosts.
 	ExtraHosts []HostEntry

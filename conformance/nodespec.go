@@ -20,12 +20,11 @@ func testNodeSpec(t *testing.T, f *fixture) {
 	name := f.name("node")
 	hostname := "conf-" + f.s.runID + "-host"
 	f.runNode(backends.NodeSpec{
-		Name:        name,
-		Hostname:    hostname,
-		Entrypoint:  []string{"/testprog", "exit-after"},
-		Cmd:         []string{"1h", "0"},
-		User:        "2345:2345",
-		MemoryLimit: memory,
+		Name:       name,
+		Hostname:   hostname,
+		Entrypoint: []string{"/testprog", "exit-after"},
+		Cmd:        []string{"1h", "0"},
+		User:       "2345:2345",
 		Mounts: []backends.Mount{
 			{Type: backends.MountTmpfs, Target: "/run/conf", TmpfsSize: tmpfsSize},
 			{Type: backends.MountTmpfs, Target: "/var/conf"},
@@ -54,11 +53,25 @@ func testNodeSpec(t *testing.T, f *fixture) {
 	})
 	t.Run("memory-limit", func(t *testing.T) {
 		f := f.on(t)
-		if out := strings.TrimSpace(f.run(name, "memlimit")); out != fmt.Sprint(memory) {
-			t.Errorf("memory limit inside %s: %q, want %d", name, out, memory)
+		limited := f.name("limited")
+		spec := backends.NodeSpec{Name: limited, MemoryLimit: memory}
+		// A rootless runtime on cgroup v1 has no memory controller of its
+		// own: the contract wants a refusal there, never a silently
+		// unlimited node.
+		if f.s.info.Rootless && f.s.info.CgroupVersion == 1 {
+			_, err := f.rt.CreateNode(f.ctx, f.nodeSpec(spec))
+			wantKind(t, "a memory limit on rootless cgroup v1", err, backends.ErrInvalid)
+			if _, ierr := f.rt.InspectNode(f.ctx, limited); !backends.IsNotFound(ierr) {
+				t.Errorf("refused node %s exists: %v", limited, ierr)
+			}
+			return
 		}
-		if n.MemoryLimit != memory {
-			t.Errorf("node %s: inspect reports memory limit %d, want %d", name, n.MemoryLimit, memory)
+		f.runNode(spec)
+		if out := strings.TrimSpace(f.run(limited, "memlimit")); out != fmt.Sprint(memory) {
+			t.Errorf("memory limit inside %s: %q, want %d", limited, out, memory)
+		}
+		if ln := f.inspect(limited); ln.MemoryLimit != memory {
+			t.Errorf("node %s: inspect reports memory limit %d, want %d", limited, ln.MemoryLimit, memory)
 		}
 	})
 	t.Run("extra-hosts", func(t *testing.T) {

@@ -116,7 +116,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("read the kubeconfig k3d wrote: %v", err)
 		}
 
-		cases := badInputs(r.name)
+		cases := badInputs(r.backend)
 		if len(cases) < 30 {
 			t.Fatalf("only %d bad inputs: the table must have at least 30", len(cases))
 		}

@@ -108,7 +108,8 @@ func (s *session) environ(extra []string) []string {
 		}
 		env = append(env, kv)
 	}
-	env = append(env, "KUBECONFIG="+s.kubeconfig, "K3D_RUNTIME="+s.r.name)
+	env = append(env, "KUBECONFIG="+s.kubeconfig, "K3D_RUNTIME="+s.r.backend)
+	env = append(env, s.r.env...)
 	env = append(env, s.env...)
 	return append(env, extra...)
 }

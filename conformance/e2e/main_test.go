@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,7 +36,11 @@ type testSuite struct {
 
 // runtimeEnv is one runtime under test.
 type runtimeEnv struct {
-	name string
+	// name is the entry of K3D_TEST_RUNTIMES (the subtests' name); backend
+	// the k3d runtime it selects, and env what points it at its daemon.
+	name    string
+	backend string
+	env     []string
 	// rt inspects the runtime through the contract only, never a runtime's own API.
 	rt *backends.Client
 	// image is the test double's reference in this runtime.
@@ -84,10 +90,34 @@ func newSuite() (*testSuite, error) {
 	}
 	for _, n := range strings.Split(names, ",") {
 		if n = strings.TrimSpace(n); n != "" {
-			s.runtimes = append(s.runtimes, &runtimeEnv{name: n})
+			s.runtimes = append(s.runtimes, newRuntimeEnv(n))
 		}
 	}
 	return s, nil
+}
+
+// newRuntimeEnv maps an entry of K3D_TEST_RUNTIMES to a backend. Every entry
+// names a backend, except "podman-rootless": the podman backend talking to the
+// rootless service of $K3D_PODMAN_USER (default k3d-rootless, the user
+// hack/runtimes-podman.sh sets up), or to $K3D_PODMAN_ROOTLESS_HOST.
+func newRuntimeEnv(name string) *runtimeEnv {
+	r := &runtimeEnv{name: name, backend: name}
+	if name != "podman-rootless" {
+		return r
+	}
+	r.backend = "podman"
+	host := os.Getenv("K3D_PODMAN_ROOTLESS_HOST")
+	if host == "" {
+		who := cmp.Or(os.Getenv("K3D_PODMAN_USER"), "k3d-rootless")
+		u, err := user.Lookup(who)
+		if err != nil {
+			r.skip = fmt.Sprintf("rootless podman: user %s: %v; set it up with hack/runtimes-podman.sh rootless", who, err)
+			return r
+		}
+		host = "unix:///run/user/" + u.Uid + "/podman/podman.sock"
+	}
+	r.env = []string{"CONTAINER_HOST=" + host}
+	return r
 }
 
 // repoRoot finds the root module's directory from the test's working directory.
@@ -119,6 +149,9 @@ func (s *testSuite) prepare() {
 		return
 	}
 	for _, r := range s.runtimes {
+		if r.skip != "" {
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		r.open(ctx, s.binDir)
 		cancel()
@@ -126,12 +159,12 @@ func (s *testSuite) prepare() {
 }
 
 func (r *runtimeEnv) open(ctx context.Context, binDir string) {
-	backend := filepath.Join(binDir, "k3d-runtime-"+r.name)
+	backend := filepath.Join(binDir, "k3d-runtime-"+r.backend)
 	if _, err := os.Stat(backend); err != nil {
 		r.fail = fmt.Sprintf("backend %s is missing: run `make build`", backend)
 		return
 	}
-	c, err := backends.OpenPath(ctx, backend, backends.OpenOptions{Stderr: io.Discard})
+	c, err := backends.OpenPath(ctx, backend, backends.OpenOptions{Stderr: io.Discard, Env: r.env})
 	if err != nil {
 		r.fail = fmt.Sprintf("start backend %s: %v", backend, err)
 		return
