@@ -12,7 +12,7 @@ LDFLAGS  := -s -w -X github.com/k3d/k3d/version.Version=$(VERSION)
 # file holds the Go build tags its client library needs.
 BACKENDS := $(patsubst backends/%/go.mod,%,$(foreach m,$(wildcard backends/*/go.mod),$(if $(wildcard $(dir $(m))cmd/k3d-runtime-*),$(m))))
 tags      = $$(cat buildtags 2>/dev/null)
-RUNTIMES ?= docker,podman
+RUNTIMES ?= docker,podman,podman-rootless,containerd
 RUNTIME  ?= docker
 # Conformance and end-to-end tests start real containers: give them room.
 TEST_TIMEOUT ?= 40m
@@ -53,7 +53,7 @@ conformance: build
 	K3D_BIN_DIR=$(BIN) K3D_TEST_RUNTIMES=$(RUNTIMES) go test -count=1 -timeout $(TEST_TIMEOUT) -v -run TestConformance ./conformance/
 
 bench: build
-	hack/bench.sh
+	RUNTIMES=$(RUNTIMES) hack/bench.sh
 
 runtimes:
 	hack/runtimes.sh $(RUNTIMES)

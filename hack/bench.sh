@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 export K3D_BIN_DIR=${K3D_BIN_DIR:-$PWD/bin}
-RUNTIMES=${RUNTIMES:-docker}
+export RUNTIMES=${RUNTIMES:-docker,podman,containerd}
 
 echo "== 1. protocol: backend start, round trip, 200 MB streams (fake backend in a subprocess)"
 go test -run '^$' -bench . -benchtime 5x ./backends/ | grep -E '^(Benchmark|ok|FAIL)'
@@ -16,6 +16,12 @@ if [[ ",$RUNTIMES," == *,docker,* ]]; then
 	echo
 	echo "== 2. docker: k3d-runtime-docker through the protocol vs the Docker API directly"
 	(cd backends/docker && go test -run '^$' -bench . -benchtime 10x . | grep -E '^(Benchmark|ok|FAIL)|ratio|x ')
+fi
+
+if [[ ",$RUNTIMES," == *,containerd,* ]]; then
+	echo
+	echo "== 2b. containerd: k3d-runtime-containerd through the protocol vs the containerd client + libcni"
+	(cd backends/containerd && go test -run '^$' -bench . -benchtime 10x . | grep -E '^(Benchmark|ok|FAIL)')
 fi
 
 echo

@@ -93,7 +93,11 @@ start_docker() {
 for rt in "${WANT[@]}"; do
 	case "$rt" in
 	docker) start_docker ;;
-	containerd) start_containerd ;;
+	containerd)
+		start_containerd
+		# CNI plugins and iptables for the containerd backend; it calls back
+		# here only when containerd does not answer.
+		"$(dirname "$0")/runtimes-containerd.sh" ;;
 	podman) "$(dirname "$0")/runtimes-podman.sh" rootful ;;
 	podman-rootless) "$(dirname "$0")/runtimes-podman.sh" rootless ;;
 	*) die "unknown runtime $rt (want docker, containerd, podman or podman-rootless)" ;;
