@@ -7,6 +7,7 @@ package containerd
 import (
 	"context"
 	"fmt"
+	"github.com/k3d/k3d/backends/internal/lazy"
 	"io"
 	"os"
 	"path/filepath"
@@ -74,9 +75,9 @@ type Runtime struct {
 	report    io.Writer
 	exe       string
 
-	conn   lazy[*client.Client]
-	info   lazy[backends.Info]
-	driver lazy[string] // the log driver's path under the data root
+	conn   lazy.Value[*client.Client]
+	info   lazy.Value[backends.Info]
+	driver lazy.Value[string] // the log driver's path under the data root
 }
 
 var _ backends.Runtime = (*Runtime)(nil)
@@ -120,7 +121,7 @@ func New(opts Options) (*Runtime, error) {
 
 // Close releases the connection to containerd.
 func (r *Runtime) Close() error {
-	if c, ok := r.conn.peek(); ok {
+	if c, ok := r.conn.Peek(); ok {
 		return c.Close()
 	}
 	return nil
@@ -139,7 +140,7 @@ func (r *Runtime) Client(ctx context.Context) (*client.Client, context.Context, 
 
 // client connects once per process.
 func (r *Runtime) client(ctx context.Context) (*client.Client, error) {
-	return r.conn.get(ctx, r.connect)
+	return r.conn.Get(ctx, r.connect)
 }
 
 // cleanupTimeout bounds rollback work done after the caller's context ended.

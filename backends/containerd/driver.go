@@ -26,7 +26,7 @@ const driverKeep = time.Hour
 
 // logDriver installs the driver once per process and returns its path.
 func (r *Runtime) logDriver(ctx context.Context) (string, error) {
-	return r.driver.get(ctx, r.installDriver)
+	return r.driver.Get(ctx, r.installDriver)
 }
 
 func (r *Runtime) installDriver(ctx context.Context) (string, error) {

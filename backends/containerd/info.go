@@ -3,6 +3,7 @@ package containerd
 import (
 	"context"
 	"fmt"
+	"github.com/k3d/k3d/backends/internal/caps"
 	"os"
 	"runtime"
 	"slices"
@@ -18,7 +19,7 @@ import (
 // runs on this host (the backend talks to its local socket and runs CNI
 // here), so the host's facts are read directly.
 func (r *Runtime) Info(ctx context.Context) (backends.Info, error) {
-	info, err := r.info.get(ctx, r.readInfo)
+	info, err := r.info.Get(ctx, r.readInfo)
 	if err != nil {
 		return backends.Info{}, fmt.Errorf("containerd info: %w", err)
 	}
@@ -52,7 +53,7 @@ func (r *Runtime) readInfo(ctx context.Context) (backends.Info, error) {
 	// has: on a host whose bounding set lacks some (LXC, nspawn, some
 	// sandboxes), privileged nodes lack them too, instead of failing.
 	if bnd, last, err := localCaps(); err == nil {
-		if missing := (allCaps(last) &^ bnd).names(); len(missing) > 0 {
+		if missing := (caps.All(last) &^ bnd).Names(); len(missing) > 0 {
 			info.FullPrivileges = false
 			info.MissingCapabilities = missing
 			info.Notes = append(info.Notes, fmt.Sprintf(
@@ -86,12 +87,12 @@ func kernelRelease() string {
 
 // localCaps reads this process's capability bounding set and the kernel's
 // last capability.
-func localCaps() (bnd capSet, last int, err error) {
+func localCaps() (bnd caps.Set, last int, err error) {
 	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0, 0, err
 	}
-	if bnd, err = parseCapBnd(status); err != nil {
+	if bnd, err = caps.ParseBnd(status); err != nil {
 		return 0, 0, err
 	}
 	lastB, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")

@@ -4,6 +4,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"github.com/k3d/k3d/backends/internal/lazy"
 	"io"
 	"os"
 
@@ -40,8 +41,8 @@ type Runtime struct {
 	report   io.Writer
 	cacheDir string
 
-	info  lazy[backends.Info]
-	privs lazy[privileges]
+	info  lazy.Value[backends.Info]
+	privs lazy.Value[privileges]
 }
 
 var _ backends.Runtime = (*Runtime)(nil)

@@ -39,7 +39,7 @@ func (r *Runtime) loadOCI(ctx context.Context, stream io.Reader) ([]string, erro
 		return r.loadArchive(ctx, rd)
 	}
 
-	info, err := r.info.get(ctx, r.readInfo)
+	info, err := r.info.Get(ctx, r.readInfo)
 	if err != nil {
 		return nil, err
 	}

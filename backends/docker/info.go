@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/k3d/k3d/backends/internal/caps"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,7 +17,7 @@ import (
 // privileged node is created (see privileged.go); until then Info answers
 // from the bounding set for a local daemon, without starting containers.
 func (r *Runtime) Info(ctx context.Context) (backends.Info, error) {
-	info, err := r.info.get(ctx, r.readInfo)
+	info, err := r.info.Get(ctx, r.readInfo)
 	if err != nil {
 		return backends.Info{}, fmt.Errorf("docker info: %w", err)
 	}
@@ -74,12 +75,12 @@ func (r *Runtime) readInfo(ctx context.Context) (backends.Info, error) {
 // missingPrivileges names the capabilities privileged nodes cannot get here
 // (none: the daemon's privileged mode works).
 func (r *Runtime) missingPrivileges(ctx context.Context) ([]string, error) {
-	if p, ok := r.privs.peek(); ok {
+	if p, ok := r.privs.Peek(); ok {
 		return p.missing, nil
 	}
 	if r.endpoint.local() {
 		if bnd, last, err := localCaps(); err == nil {
-			return (allCaps(last) &^ bnd).names(), nil
+			return (caps.All(last) &^ bnd).Names(), nil
 		}
 	}
 	p, err := r.privilegesFor(ctx, "")

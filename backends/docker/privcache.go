@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/k3d/k3d/backends/internal/caps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,8 +45,8 @@ func (r *Runtime) privilegesKey(ctx context.Context) string {
 		if err != nil {
 			return ""
 		}
-		parts = append(parts, bnd.names()...)
-		parts = append(parts, allCaps(last).names()...)
+		parts = append(parts, bnd.Names()...)
+		parts = append(parts, caps.All(last).Names()...)
 	}
 	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
 	return hex.EncodeToString(sum[:16])

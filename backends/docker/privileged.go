@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/k3d/k3d/backends/internal/caps"
 	"os"
 	"regexp"
 	"slices"
@@ -61,7 +62,7 @@ var errNoProbeImage = errors.New("no image to probe privileged mode with")
 // privilegesFor decides, once per process, how privileged nodes are made.
 // image (if present) is used for the probe container; "" picks any local image.
 func (r *Runtime) privilegesFor(ctx context.Context, img string) (privileges, error) {
-	return r.privs.get(ctx, func(ctx context.Context) (privileges, error) {
+	return r.privs.Get(ctx, func(ctx context.Context) (privileges, error) {
 		key := r.privilegesKey(ctx)
 		p, ok := r.loadPrivileges(key)
 		if !ok {
@@ -88,12 +89,12 @@ func (r *Runtime) privilegesFor(ctx context.Context, img string) (privileges, er
 // daemon's own bounding set: both descend from the same init in the same
 // container or VM (LXC and nspawn drop capabilities for everything inside),
 // and a process can only shrink its bounding set, never grow it.
-func localCaps() (bnd capSet, last int, err error) {
+func localCaps() (bnd caps.Set, last int, err error) {
 	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0, 0, err
 	}
-	if bnd, err = parseCapBnd(status); err != nil {
+	if bnd, err = caps.ParseBnd(status); err != nil {
 		return 0, 0, err
 	}
 	lastB, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
@@ -105,7 +106,7 @@ func localCaps() (bnd capSet, last int, err error) {
 }
 
 func (r *Runtime) detectPrivileges(ctx context.Context, img string) (privileges, error) {
-	known := allCaps(len(capNames) - 1) // the capabilities the host may have
+	known := caps.All(len(caps.Names) - 1) // the capabilities the host may have
 	candidates := known
 	kmsg := true
 	if r.endpoint.local() {
@@ -114,12 +115,12 @@ func (r *Runtime) detectPrivileges(ctx context.Context, img string) (privileges,
 		_, statErr := os.Stat("/dev/kmsg")
 		kmsg = statErr == nil
 		if bnd, last, err := localCaps(); err == nil {
-			if bnd&allCaps(last) == allCaps(last) {
+			if bnd&caps.All(last) == caps.All(last) {
 				// Nothing is missing, so the daemon's privileged mode works:
 				// no probe needed on ordinary hosts.
 				return privileges{full: true, how: "full bounding set"}, nil
 			}
-			known = allCaps(last)
+			known = caps.All(last)
 			candidates = bnd & known
 		}
 	}
@@ -136,7 +137,7 @@ func (r *Runtime) detectPrivileges(ctx context.Context, img string) (privileges,
 	var (
 		wg               sync.WaitGroup
 		privErr, fallErr error
-		fb               = privileges{caps: candidates.names(), kmsg: kmsg}
+		fb               = privileges{caps: candidates.Names(), kmsg: kmsg}
 	)
 	wg.Go(func() {
 		privErr = r.probeStart(ctx, img, func(hc *container.HostConfig) { hc.Privileged = true })
@@ -171,7 +172,7 @@ func (r *Runtime) detectPrivileges(ctx context.Context, img string) (privileges,
 		if err != nil {
 			return privileges{}, err
 		}
-		fb.caps = (capSetOf(fb.caps) &^ capSetOf(missing)).names()
+		fb.caps = (caps.Of(fb.caps) &^ caps.Of(missing)).Names()
 		how = "probes"
 		if fb, err = r.probeFallback(ctx, img, fb); err != nil {
 			return privileges{}, fmt.Errorf("probe privileged fallback with image %s: %w", img, err)
@@ -179,8 +180,8 @@ func (r *Runtime) detectPrivileges(ctx context.Context, img string) (privileges,
 	default:
 		return privileges{}, fmt.Errorf("probe privileged fallback with image %s: %w", img, fallErr)
 	}
-	fb.unknown = capSetOf(fb.unknown).names() // in the kernel's order
-	fb.missing = (known &^ capSetOf(fb.caps) &^ capSetOf(fb.unknown)).names()
+	fb.unknown = caps.Of(fb.unknown).Names() // in the kernel's order
+	fb.missing = (known &^ caps.Of(fb.caps) &^ caps.Of(fb.unknown)).Names()
 	fb.how = how
 	return fb, nil
 }
@@ -220,9 +221,9 @@ func (r *Runtime) probeFallback(ctx context.Context, img string, p privileges) (
 		if m == nil || !slices.Contains(p.caps, m[1]) {
 			return p, err
 		}
-		first := slices.Index(capNames[:], m[1])
+		first := slices.Index(caps.Names[:], m[1])
 		p.caps = slices.DeleteFunc(slices.Clone(p.caps), func(c string) bool {
-			if slices.Index(capNames[:], c) >= first {
+			if slices.Index(caps.Names[:], c) >= first {
 				p.unknown = append(p.unknown, c)
 				return true
 			}

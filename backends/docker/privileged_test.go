@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"github.com/k3d/k3d/backends/internal/caps"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +23,7 @@ func hostMissingCaps(t *testing.T) []string {
 	if err != nil {
 		t.Fatalf("read capabilities: %v", err)
 	}
-	return (allCaps(last) &^ bnd).names()
+	return (caps.All(last) &^ bnd).Names()
 }
 
 // freshRuntime is a Runtime that has decided nothing yet.
@@ -222,24 +223,24 @@ func TestFallbackHostConfig(t *testing.T) {
 
 func TestCaps(t *testing.T) {
 	status := []byte("Name:\tx\nCapInh:\t0000000000000000\nCapBnd:\t000001fffeffffff\nCapAmb:\t0000000000000000\n")
-	bnd, err := parseCapBnd(status)
+	bnd, err := caps.ParseBnd(status)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if missing := (allCaps(40) &^ bnd).names(); !slices.Equal(missing, []string{"CAP_SYS_RESOURCE"}) {
+	if missing := (caps.All(40) &^ bnd).Names(); !slices.Equal(missing, []string{"CAP_SYS_RESOURCE"}) {
 		t.Errorf("missing = %v, want CAP_SYS_RESOURCE", missing)
 	}
-	if n := len(allCaps(40).names()); n != 41 {
-		t.Errorf("allCaps(40) has %d names", n)
+	if n := len(caps.All(40).Names()); n != 41 {
+		t.Errorf("caps.All(40) has %d names", n)
 	}
-	if n := len(allCaps(63).names()); n != len(capNames) {
+	if n := len(caps.All(63).Names()); n != len(caps.Names) {
 		t.Errorf("a kernel with more capabilities than we know: %d names", n)
 	}
-	if _, err := parseCapBnd([]byte("Name:\tx\n")); err == nil {
+	if _, err := caps.ParseBnd([]byte("Name:\tx\n")); err == nil {
 		t.Error("no CapBnd line parsed")
 	}
-	if got := capSetOf([]string{"CAP_CHOWN", "CAP_NOPE"}); got != 1 {
-		t.Errorf("capSetOf = %b", got)
+	if got := caps.Of([]string{"CAP_CHOWN", "CAP_NOPE"}); got != 1 {
+		t.Errorf("caps.Of = %b", got)
 	}
 
 	for msg, want := range map[string]bool{

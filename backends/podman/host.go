@@ -2,6 +2,7 @@ package podman
 
 import (
 	"fmt"
+	"github.com/k3d/k3d/backends/internal/caps"
 	"io/fs"
 	"os"
 	"strconv"
@@ -32,7 +33,7 @@ func (h hostFacts) missingCaps() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	bnd, err := parseCapBnd(status)
+	bnd, err := caps.ParseBnd(status)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +45,7 @@ func (h hostFacts) missingCaps() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cap_last_cap %q: %w", lastB, err)
 	}
-	return (allCaps(last) &^ bnd).names(), nil
+	return (caps.All(last) &^ bnd).Names(), nil
 }
 
 // unprivilegedPortStart is net.ipv4.ip_unprivileged_port_start: the lowest

@@ -41,7 +41,7 @@ func (r *Runtime) Info(ctx context.Context) (backends.Info, error) {
 }
 
 func (r *Runtime) facts(ctx context.Context) (facts, error) {
-	return r.info.get(ctx, r.readFacts)
+	return r.info.Get(ctx, r.readFacts)
 }
 
 func (r *Runtime) readFacts(ctx context.Context) (facts, error) {

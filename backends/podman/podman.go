@@ -5,6 +5,7 @@ package podman
 import (
 	"context"
 	"fmt"
+	"github.com/k3d/k3d/backends/internal/lazy"
 	"io"
 	"net"
 	"os"
@@ -44,8 +45,8 @@ type Runtime struct {
 
 	// conn is the bindings' connection, made on first use: the bindings ping
 	// the service when connecting, and New must not need a running service.
-	conn lazy[context.Context]
-	info lazy[facts]
+	conn lazy.Value[context.Context]
+	info lazy.Value[facts]
 }
 
 var _ backends.Runtime = (*Runtime)(nil)
@@ -78,7 +79,7 @@ func (r *Runtime) api(ctx context.Context) (context.Context, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	conn, err := r.conn.get(ctx, r.connect)
+	conn, err := r.conn.Get(ctx, r.connect)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,6 @@
-package docker
+// Package caps names Linux capabilities and reads capability bounding sets,
+// for backends that must tell what privileged nodes can get on a host.
+package caps
 
 import (
 	"bufio"
@@ -8,9 +10,9 @@ import (
 	"strings"
 )
 
-// capNames are the Linux capabilities by number (linux/capability.h). The
-// daemon takes names, the kernel speaks bit numbers.
-var capNames = [...]string{
+// Names are the Linux capabilities by number (linux/capability.h). Runtimes
+// take names, the kernel speaks bit numbers.
+var Names = [...]string{
 	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
 	"CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
 	"CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
@@ -24,33 +26,33 @@ var capNames = [...]string{
 	"CAP_CHECKPOINT_RESTORE",
 }
 
-// capSet is a set of capability numbers, as in /proc/PID/status.
-type capSet uint64
+// Set is a set of capability numbers, as in /proc/PID/status.
+type Set uint64
 
-func (s capSet) has(n int) bool { return s&(1<<uint(n)) != 0 }
+func (s Set) Has(n int) bool { return s&(1<<uint(n)) != 0 }
 
-// names lists the set's capabilities that have names, lowest first.
-func (s capSet) names() []string {
+// Names lists the set's capabilities that have names, lowest first.
+func (s Set) Names() []string {
 	var out []string
-	for n, name := range capNames {
-		if s.has(n) {
+	for n, name := range Names {
+		if s.Has(n) {
 			out = append(out, name)
 		}
 	}
 	return out
 }
 
-// allCaps is every named capability up to lastCap (the kernel's
+// All is every named capability up to lastCap (the kernel's
 // /proc/sys/kernel/cap_last_cap), which is what the daemon's privileged mode asks for.
-func allCaps(lastCap int) capSet {
-	if lastCap >= len(capNames) {
-		lastCap = len(capNames) - 1
+func All(lastCap int) Set {
+	if lastCap >= len(Names) {
+		lastCap = len(Names) - 1
 	}
-	return capSet(1<<uint(lastCap+1) - 1)
+	return Set(1<<uint(lastCap+1) - 1)
 }
 
-// parseCapBnd reads the CapBnd line of /proc/PID/status.
-func parseCapBnd(status []byte) (capSet, error) {
+// ParseBnd reads the CapBnd line of /proc/PID/status.
+func ParseBnd(status []byte) (Set, error) {
 	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
 		v, ok := strings.CutPrefix(sc.Text(), "CapBnd:")
@@ -61,16 +63,16 @@ func parseCapBnd(status []byte) (capSet, error) {
 		if err != nil {
 			return 0, fmt.Errorf("parse CapBnd %q: %w", v, err)
 		}
-		return capSet(n), nil
+		return Set(n), nil
 	}
 	return 0, fmt.Errorf("no CapBnd line")
 }
 
-// capSetOf is the set holding the named capabilities (unknown names are ignored).
-func capSetOf(names []string) capSet {
-	var s capSet
+// Of is the set holding the named capabilities (unknown names are ignored).
+func Of(names []string) Set {
+	var s Set
 	for _, want := range names {
-		for n, name := range capNames {
+		for n, name := range Names {
 			if name == want {
 				s |= 1 << uint(n)
 			}

@@ -1,21 +1,24 @@
-package podman
+// Package lazy holds a value computed once per process, for backends that
+// cache what their runtime says (its info, what privileged nodes get).
+package lazy
 
 import (
 	"context"
 	"sync"
 )
 
-// lazy computes a value once per process, like sync.Once, but a caller whose
+// Value computes a value once per process, like sync.Once, but a caller whose
 // context ends stops waiting, and a failed computation is retried by the next
 // caller instead of being cached.
-type lazy[T any] struct {
+type Value[T any] struct {
 	mu      sync.Mutex
 	done    bool
 	val     T
 	running chan struct{} // closed when the computation in flight ends
 }
 
-func (l *lazy[T]) get(ctx context.Context, compute func(context.Context) (T, error)) (T, error) {
+// Get returns the value, computing it with compute if no earlier call did.
+func (l *Value[T]) Get(ctx context.Context, compute func(context.Context) (T, error)) (T, error) {
 	for {
 		l.mu.Lock()
 		if l.done {
@@ -48,4 +51,11 @@ func (l *lazy[T]) get(ctx context.Context, compute func(context.Context) (T, err
 		close(wait)
 		return v, err
 	}
+}
+
+// Peek returns the value if it has been computed.
+func (l *Value[T]) Peek() (T, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.val, l.done
 }

@@ -1,4 +1,4 @@
-package docker
+package lazy
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 )
 
 func TestLazy(t *testing.T) {
-	var l lazy[int]
+	var l Value[int]
 	var calls atomic.Int32
 	release := make(chan struct{})
 	compute := func(context.Context) (int, error) {
@@ -22,7 +22,7 @@ func TestLazy(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make([]int, 5)
 	for i := range results {
-		wg.Go(func() { results[i], _ = l.get(context.Background(), compute) })
+		wg.Go(func() { results[i], _ = l.Get(context.Background(), compute) })
 	}
 	// A caller whose context ends stops waiting, without an answer.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -30,7 +30,7 @@ func TestLazy(t *testing.T) {
 	for calls.Load() == 0 {
 		// wait until one computation is in flight
 	}
-	if _, err := l.get(ctx, compute); !errors.Is(err, context.Canceled) {
+	if _, err := l.Get(ctx, compute); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled waiter got %v", err)
 	}
 	close(release)
@@ -45,14 +45,14 @@ func TestLazy(t *testing.T) {
 	}
 
 	// A failure is not cached.
-	var f lazy[int]
-	if _, err := f.get(context.Background(), func(context.Context) (int, error) { return 0, errors.New("boom") }); err == nil {
+	var f Value[int]
+	if _, err := f.Get(context.Background(), func(context.Context) (int, error) { return 0, errors.New("boom") }); err == nil {
 		t.Fatal("no error")
 	}
-	if _, ok := f.peek(); ok {
+	if _, ok := f.Peek(); ok {
 		t.Error("a failed computation was cached")
 	}
-	if v, err := f.get(context.Background(), func(context.Context) (int, error) { return 7, nil }); v != 7 || err != nil {
+	if v, err := f.Get(context.Background(), func(context.Context) (int, error) { return 7, nil }); v != 7 || err != nil {
 		t.Errorf("retry = %d, %v", v, err)
 	}
 }
