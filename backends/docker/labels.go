@@ -1,9 +1,7 @@
 package docker
 
 import (
-	"encoding/json"
 	"maps"
-	"slices"
 
 	"github.com/docker/docker/api/types/filters"
 )
@@ -28,39 +26,5 @@ func labelFilter(selector map[string]string) filters.Args {
 func copyLabels(labels map[string]string) map[string]string {
 	out := make(map[string]string, len(labels))
 	maps.Copy(out, labels)
-	return out
-}
-
-// labelImageLabels lists (as a JSON array) the label keys a node inherited
-// from its image: the daemon merges the image's labels into the node's, and
-// the contract returns only the labels given at creation.
-const labelImageLabels = labelPrefix + "image-labels"
-
-// inheritedLabels is the value of labelImageLabels for a node given labels
-// made from an image with imageLabels ("" when it inherits none).
-func inheritedLabels(imageLabels, given map[string]string) string {
-	var keys []string
-	for k := range imageLabels {
-		if _, ok := given[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) == 0 {
-		return ""
-	}
-	slices.Sort(keys)
-	b, _ := json.Marshal(keys)
-	return string(b)
-}
-
-// givenLabels drops from a node's labels those it inherited from its image.
-func givenLabels(labels map[string]string) map[string]string {
-	out := copyLabels(labels)
-	var inherited []string
-	if err := json.Unmarshal([]byte(labels[labelImageLabels]), &inherited); err == nil {
-		for _, k := range inherited {
-			delete(out, k)
-		}
-	}
 	return out
 }

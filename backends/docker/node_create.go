@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/k3d/k3d/backends/internal/imagelabels"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/volume"
@@ -34,8 +35,8 @@ func (r *Runtime) createNode(ctx context.Context, spec backends.NodeSpec) (node 
 		return backends.Node{}, r.typed(err, imageObj(spec.Image), conflictIsExists)
 	}
 	if img.Config != nil {
-		if inherited := inheritedLabels(img.Config.Labels, spec.Labels); inherited != "" {
-			nc.cfg.Labels[labelImageLabels] = inherited
+		if inherited := imagelabels.Record(img.Config.Labels, spec.Labels); inherited != "" {
+			nc.cfg.Labels[imagelabels.Key] = inherited
 		}
 	}
 	// A missing network would be reported as a bare "not found"; look first

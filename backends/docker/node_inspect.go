@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"github.com/k3d/k3d/backends/internal/imagelabels"
 	"slices"
 	"strconv"
 	"strings"
@@ -105,7 +106,7 @@ func nodeFrom(c container.InspectResponse) backends.Node {
 	if cfg := c.Config; cfg != nil {
 		n.Hostname = cfg.Hostname
 		n.Image = cfg.Image
-		n.Labels = givenLabels(cfg.Labels)
+		n.Labels = imagelabels.Strip(cfg.Labels)
 		n.Env = cfg.Env
 	}
 	fallback := n.Labels[labelPrivileged] != ""

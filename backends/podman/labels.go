@@ -1,7 +1,6 @@
 package podman
 
 import (
-	"encoding/json"
 	"maps"
 	"slices"
 )
@@ -36,39 +35,5 @@ func matches(labels, selector map[string]string) bool {
 func copyLabels(labels map[string]string) map[string]string {
 	out := make(map[string]string, len(labels))
 	maps.Copy(out, labels)
-	return out
-}
-
-// labelImageLabels lists (as a JSON array) the label keys a node inherited
-// from its image: Podman merges the image's labels into the container's, and
-// the contract returns only the labels given at creation.
-const labelImageLabels = labelPrefix + "image-labels"
-
-// inheritedLabels is the value of labelImageLabels for a node given labels
-// made from an image with imageLabels ("" when it inherits none).
-func inheritedLabels(imageLabels, given map[string]string) string {
-	var keys []string
-	for k := range imageLabels {
-		if _, ok := given[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) == 0 {
-		return ""
-	}
-	slices.Sort(keys)
-	b, _ := json.Marshal(keys)
-	return string(b)
-}
-
-// givenLabels drops from a node's labels those it inherited from its image.
-func givenLabels(labels map[string]string) map[string]string {
-	out := copyLabels(labels)
-	var inherited []string
-	if err := json.Unmarshal([]byte(labels[labelImageLabels]), &inherited); err == nil {
-		for _, k := range inherited {
-			delete(out, k)
-		}
-	}
 	return out
 }

@@ -1,7 +1,6 @@
 package podman
 
 import (
-	"maps"
 	"slices"
 	"testing"
 )
@@ -30,21 +29,5 @@ func TestMatches(t *testing.T) {
 	}
 	if f := labelFilters(nil); f != nil {
 		t.Errorf("labelFilters(nil): %v, want no filter", f)
-	}
-}
-
-func TestImageLabelsAreHidden(t *testing.T) {
-	image := map[string]string{"org.opencontainers.image.version": "v1.36", "k3d.role": "from-image"}
-	given := map[string]string{"app": "k3d", "k3d.role": "server"}
-	merged := maps.Clone(image)
-	maps.Copy(merged, given) // what Podman stores: the image's labels, overridden by the given ones
-	merged[labelImageLabels] = inheritedLabels(image, given)
-	got := givenLabels(merged)
-	delete(got, labelImageLabels)
-	if !maps.Equal(got, given) {
-		t.Errorf("labels reported: %v, want only the given %v", got, given)
-	}
-	if inheritedLabels(nil, given) != "" {
-		t.Errorf("an image without labels must leave no marker")
 	}
 }

@@ -3,6 +3,7 @@ package podman
 import (
 	"context"
 	"fmt"
+	"github.com/k3d/k3d/backends/internal/imagelabels"
 
 	"github.com/containers/podman/v4/pkg/bindings/containers"
 	"github.com/containers/podman/v4/pkg/bindings/images"
@@ -51,8 +52,8 @@ func (r *Runtime) createNode(ctx context.Context, spec backends.NodeSpec) (node 
 		if labels == nil && img.Config != nil {
 			labels = img.Config.Labels
 		}
-		if inherited := inheritedLabels(labels, spec.Labels); inherited != "" {
-			s.Labels[labelImageLabels] = inherited
+		if inherited := imagelabels.Record(labels, spec.Labels); inherited != "" {
+			s.Labels[imagelabels.Key] = inherited
 		}
 	}
 	for _, a := range spec.Networks {

@@ -3,6 +3,7 @@ package podman
 import (
 	"context"
 	"fmt"
+	"github.com/k3d/k3d/backends/internal/imagelabels"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,7 +56,7 @@ func (r *Runtime) ListNodes(ctx context.Context, selector map[string]string) ([]
 	g, gctx := errgroup.WithContext(actx)
 	g.SetLimit(8)
 	for i, c := range list {
-		if c.IsInfra || !matches(givenLabels(c.Labels), selector) {
+		if c.IsInfra || !matches(imagelabels.Strip(c.Labels), selector) {
 			continue
 		}
 		g.Go(func() error {
@@ -115,7 +116,7 @@ func nodeFrom(c *define.InspectContainerData) backends.Node {
 	}
 	if cfg := c.Config; cfg != nil {
 		n.Hostname = cfg.Hostname
-		n.Labels = givenLabels(cfg.Labels)
+		n.Labels = imagelabels.Strip(cfg.Labels)
 		n.Env = slices.Clone(cfg.Env)
 		if n.Image == "" {
 			n.Image = cfg.Image

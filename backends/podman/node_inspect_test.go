@@ -2,6 +2,7 @@ package podman
 
 import (
 	"encoding/json"
+	"github.com/k3d/k3d/backends/internal/imagelabels"
 	"maps"
 	"slices"
 	"testing"
@@ -57,7 +58,7 @@ func TestNodeFrom(t *testing.T) {
 	if want := []string{"/bin/k3s", "server", "--tls-san", "0.0.0.0"}; !slices.Equal(n.Cmd, want) {
 		t.Errorf("cmd %q, want %q", n.Cmd, want)
 	}
-	if want := map[string]string{"app": "k3d", "k3d.role": "server", labelImageLabels: `["org.opencontainers.image.version"]`}; !maps.Equal(n.Labels, want) {
+	if want := map[string]string{"app": "k3d", "k3d.role": "server", imagelabels.Key: `["org.opencontainers.image.version"]`}; !maps.Equal(n.Labels, want) {
 		t.Errorf("labels %v, want %v (the image's hidden)", n.Labels, want)
 	}
 	wantState := backends.NodeState{Status: backends.StatusRunning, Running: true, StartedAt: time.Date(2026, 11, 25, 9, 30, 1, 0, time.UTC), RestartCount: 2}
