@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/k3d/k3d/backends/internal/imagelabels"
+	"net"
 
 	"github.com/containers/podman/v4/pkg/bindings/containers"
 	"github.com/containers/podman/v4/pkg/bindings/images"
@@ -57,8 +58,17 @@ func (r *Runtime) createNode(ctx context.Context, spec backends.NodeSpec) (node 
 		}
 	}
 	for _, a := range spec.Networks {
-		if _, err := r.inspectNetwork(ctx, a.Network); err != nil {
+		n, err := r.inspectNetwork(ctx, a.Network)
+		if err != nil {
 			return backends.Node{}, err
+		}
+		// Only the networks' aardvark-dns (at their gateways) goes into the
+		// node's resolv.conf: Podman would list the host's resolvers after
+		// it, and a lookup that reaches those (aardvark slow under load)
+		// says a node's name does not exist. aardvark forwards every other
+		// name to the host's resolvers itself.
+		if gw := networkFrom(n).Gateway; n.DNSEnabled && gw != "" {
+			s.DNSServers = append(s.DNSServers, net.ParseIP(gw))
 		}
 	}
 
