@@ -223,7 +223,7 @@ func (e *Engine) ensureImageVolume(ctx context.Context, p *clusterPlan, made *cr
 
 // startNodes starts nodes all at once: agents and joining servers retry until
 // server-0 answers, so nothing is gained by starting them in order. It
-// returns, per node, the time to follow its output from (see runSince).
+// returns, per node, the time to follow its output from (see runStart).
 func (e *Engine) startNodes(ctx context.Context, names []string) (map[string]time.Time, error) {
 	var mu sync.Mutex
 	starts := map[string]time.Time{}
@@ -237,7 +237,7 @@ func (e *Engine) startNodes(ctx context.Context, names []string) (map[string]tim
 				return wrapf(err, "inspect node %s", name)
 			}
 			mu.Lock()
-			starts[name] = runSince(n.State.StartedAt)
+			starts[name] = runStart(n.State)
 			mu.Unlock()
 			return nil
 		})
@@ -245,15 +245,24 @@ func (e *Engine) startNodes(ctx context.Context, names []string) (map[string]tim
 	return starts, err
 }
 
-// runSince is where to read a restarted node's output from. The runtime
-// records StartedAt after the process is already running, so the first
-// lines of the run can be older than it; a second earlier still excludes
-// the previous run's lines, which ended before the node was stopped.
-func runSince(startedAt time.Time) time.Time {
-	if startedAt.IsZero() {
-		return startedAt
+// runStart is where the output of a node's current run begins: just after
+// the previous run ended. StartedAt cannot say it (the runtime records it
+// after the process already wrote its first lines), and a margin before it
+// lets a stop-then-start within a second read the previous run's ready line
+// and take a restarting node for ready. FinishedAt comes after the previous
+// run's last line, with the nanosecond precision every backend's Since has.
+// A node that never finished gets all of its output (zero time); one whose
+// current run has ended already is read from that run's start, since only
+// its exit is left to see.
+func runStart(st backends.NodeState) time.Time {
+	switch {
+	case st.FinishedAt.IsZero():
+		return time.Time{}
+	case !st.StartedAt.IsZero() && st.FinishedAt.After(st.StartedAt):
+		return st.StartedAt
+	default:
+		return st.FinishedAt.Add(time.Nanosecond)
 	}
-	return startedAt.Truncate(time.Second).Add(-time.Second)
 }
 
 // waitReady waits for every k3s node's ready line at once; starts says

@@ -815,3 +815,20 @@ func TestPruneKeepsObjectsOfNoCluster(t *testing.T) {
 		t.Errorf("volume of no cluster: %v", err)
 	}
 }
+
+// A node started again soon after it stopped must not be taken for ready on
+// the strength of its previous run's ready line.
+func TestRunStartExcludesThePreviousRun(t *testing.T) {
+	prevEnd := time.Date(2026, 11, 25, 10, 0, 0, 500_000_000, time.UTC)
+	st := backends.NodeState{StartedAt: prevEnd.Add(300 * time.Millisecond), FinishedAt: prevEnd}
+	since := runStart(st)
+	if !since.After(prevEnd) {
+		t.Errorf("runStart = %v: the previous run's last line at %v would be read again", since, prevEnd)
+	}
+	if since.After(st.StartedAt) {
+		t.Errorf("runStart = %v is after the run began at %v: its first lines would be missed", since, st.StartedAt)
+	}
+	if got := runStart(backends.NodeState{StartedAt: prevEnd}); !got.IsZero() {
+		t.Errorf("a first run is read from the start, got %v", got)
+	}
+}

@@ -83,7 +83,7 @@ func (e *Engine) waitNodeReady(ctx context.Context, name string, role Role, sinc
 		case n.State.Running:
 			// Restarted already (or the stream broke): follow again from
 			// where this run began.
-			since = runSince(n.State.StartedAt)
+			since = runStart(n.State)
 		case n.State.Status == backends.StatusRestarting:
 			if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
 				continue
