@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +134,12 @@ func testKill(t *testing.T, f *fixture) {
 	// SIGKILL, reached it.
 	f.start(name)
 	f.waitRunning(name)
+	// Running is not listening: until the program has its handler, Go's
+	// default for SIGTERM is exit 2. Its catch mask says when it is there.
+	f.eventually("SIGTERM handler in "+name, 15*time.Second, func() (bool, string) {
+		status := f.exec(name, nil, "cat", "/proc/1/status")
+		return catchesSIGTERM(status.stdout), status.String()
+	})
 	if err := f.rt.KillNode(f.ctx, name, "SIGTERM"); err != nil {
 		t.Fatalf("kill node %s with SIGTERM: %v", name, err)
 	}
@@ -152,4 +159,16 @@ func testKill(t *testing.T, f *fixture) {
 	}
 	err = f.rt.KillNode(f.ctx, name, "SIGKILL")
 	wantKind(t, "kill a node that exited", err, backends.ErrNotRunning)
+}
+
+// catchesSIGTERM reads a /proc/PID/status text: whether SigCgt (the signals
+// the process has handlers for) includes SIGTERM (15, bit 14).
+func catchesSIGTERM(status string) bool {
+	for _, line := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && mask&(1<<14) != 0
+		}
+	}
+	return false
 }
