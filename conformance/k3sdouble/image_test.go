@@ -131,7 +131,9 @@ func TestImageRunsClusterOnDocker(t *testing.T) {
 	suffix := randomSuffix()
 	network := "k3d-k3sdouble-" + suffix
 	server, agent := network+"-server-0", network+"-agent-0"
-	labels := map[string]string{"app": "k3d", "k3d.cluster": "k3sdouble-" + suffix}
+	// Not k3d.cluster: a k3d prune running meanwhile (the e2e tests) would
+	// take a "cluster" without a k3d.role=server node for dangling.
+	labels := map[string]string{"app": "k3d", "k3d.k3sdouble.run": suffix}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
