@@ -12,9 +12,9 @@ LDFLAGS  := -s -w -X github.com/k3d/k3d/version.Version=$(VERSION)
 # file holds the Go build tags its client library needs.
 BACKENDS := $(patsubst backends/%/go.mod,%,$(foreach m,$(wildcard backends/*/go.mod),$(if $(wildcard $(dir $(m))cmd/k3d-runtime-*),$(m))))
 tags      = $$(cat buildtags 2>/dev/null)
-# podman-rootless passes alone but flakes in CI (load balancer starves an
-# upstream after create node): run it by name until that is fixed.
-RUNTIMES ?= docker,podman,containerd
+# podman-rootless is Podman as the unprivileged user k3d-rootless
+# (hack/runtimes-podman.sh makes it).
+RUNTIMES ?= docker,podman,containerd,podman-rootless
 RUNTIME  ?= docker
 # Conformance and end-to-end tests start real containers: give them room.
 TEST_TIMEOUT ?= 40m

@@ -113,3 +113,32 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	*w += countingWriter(len(p))
 	return len(p), nil
 }
+
+// The fan-out benchmarks send 200 MB into four nodes' stdin, as image import
+// does: once through ExecAll (the stream crosses to the backend once), and
+// through four Execs teed in k3d (it crosses four times).
+
+func BenchmarkExecAll200MBx4(b *testing.B) {
+	fanOutBench(b, openTestBackend(b, nil))
+}
+
+func BenchmarkExecTee200MBx4(b *testing.B) {
+	fanOutBench(b, execOnly{openTestBackend(b, nil)})
+}
+
+// execOnly hides the Client's ExecAll, so that backends.ExecAll tees.
+type execOnly struct{ backends.Runtime }
+
+func fanOutBench(b *testing.B, rt backends.Runtime) {
+	streamBench(b, func() (int64, error) {
+		res, err := backends.ExecAll(context.Background(), rt, backends.ExecAllSpec{
+			Nodes: []string{"a", "b", "c", "d"}, Cmd: []string{"sha256"}, Stdin: testbackend.Pattern(bigStream),
+		})
+		for _, r := range res {
+			if err == nil {
+				err = r.Err
+			}
+		}
+		return bigStream, err
+	})
+}

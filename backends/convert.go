@@ -313,3 +313,19 @@ func nodesFromPB(p *pb.NodeList) []Node {
 	}
 	return out
 }
+
+func imageToPB(i Image) *pb.Image {
+	return &pb.Image{Id: i.ID, Refs: i.Refs, Size: i.Size}
+}
+
+func imageFromPB(p *pb.Image) Image {
+	return Image{ID: p.GetId(), Refs: p.GetRefs(), Size: p.GetSize()}
+}
+
+func pullProgressToPB(p PullProgress) *pb.PullProgress {
+	return &pb.PullProgress{Done: p.Done, Total: p.Total, Status: p.Status}
+}
+
+func pullProgressFromPB(p *pb.PullProgress) PullProgress {
+	return PullProgress{Done: p.GetDone(), Total: p.GetTotal(), Status: p.GetStatus()}
+}

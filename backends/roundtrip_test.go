@@ -135,6 +135,9 @@ func TestEveryFieldCrossesTheBoundary(t *testing.T) {
 	if err := c.ImageTag(ctx, "a", "b"); err != nil {
 		t.Errorf("ImageTag: %v", err)
 	}
+	if img, err := c.ImageInspect(ctx, "present"); err != nil || !reflect.DeepEqual(img, testbackend.SampleImage()) {
+		t.Errorf("ImageInspect = %+v, %v; want %+v", img, err, testbackend.SampleImage())
+	}
 
 	var out strings.Builder
 	code, err := c.Exec(ctx, "n", backends.ExecSpec{Cmd: []string{"env"}, Env: []string{"X=1"}, WorkDir: "/w", User: "root", Stdout: &out})

@@ -116,6 +116,43 @@ type Runtime interface {
 	// ImageTag gives the present image source the extra reference target
 	// (replacing any image that had target). Missing source: ErrNotFound.
 	ImageTag(ctx context.Context, source, target string) error
+	// ImageInspect describes a present image. A missing image gives
+	// ErrNotFound naming it. Nothing is pulled.
+	ImageInspect(ctx context.Context, ref string) (Image, error)
+	// ImagePull fetches ref from its registry into the runtime, reporting
+	// bytes as they arrive to opts.Progress. A registry on a loopback address
+	// is spoken to over plain HTTP, as Docker does. A registry that cannot be
+	// reached gives an *UnreachableError whose Runtime is "the registry of
+	// image REF" and Endpoint the registry's host; a reference the registry
+	// does not know gives ErrNotFound naming the image.
+	ImagePull(ctx context.Context, ref string, opts PullOptions) error
+}
+
+// Image is a present image as the runtime reports it.
+type Image struct {
+	// ID is the digest of the image's config ("sha256:..."): the same for one
+	// image in every runtime and in the nodes' containerd, so that it tells
+	// whether a node already holds the image a reference names now.
+	ID string
+	// Refs are the references naming the image in the runtime.
+	Refs []string
+	// Size is the image's size in bytes as the runtime counts it.
+	Size int64
+}
+
+// PullOptions tune ImagePull.
+type PullOptions struct {
+	// Progress, if set, is called as the pull advances (from one goroutine at
+	// a time); it must return quickly.
+	Progress func(PullProgress)
+}
+
+// PullProgress is how far a pull is.
+type PullProgress struct {
+	// Done and Total are bytes over all layers; Total is 0 while unknown.
+	Done, Total int64
+	// Status is the runtime's word for the current phase ("Downloading").
+	Status string
 }
 
 // Info describes a runtime and its host.

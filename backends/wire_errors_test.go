@@ -100,6 +100,15 @@ var errorCalls = []struct {
 	{"CopyToNode", func(rt backends.Runtime, name string) error {
 		return rt.CopyToNode(context.Background(), name, "/", strings.NewReader("tar"))
 	}, "copy to node %s", "node %q"},
+	{"ImageInspect", func(rt backends.Runtime, name string) error {
+		_, err := rt.ImageInspect(context.Background(), name)
+		return err
+	}, "inspect image %s", "image %q"},
+	// The fake reports progress before it fails: the error comes as the
+	// stream's final status.
+	{"ImagePull", func(rt backends.Runtime, name string) error {
+		return rt.ImagePull(context.Background(), name, backends.PullOptions{})
+	}, "pull image %s", "image %q"},
 	{"Exec", func(rt backends.Runtime, name string) error {
 		_, err := rt.Exec(context.Background(), name, backends.ExecSpec{Cmd: []string{"cat"}, Stdin: strings.NewReader("x")})
 		return err

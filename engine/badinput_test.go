@@ -64,7 +64,7 @@ func TestBadInputCreatesNothing(t *testing.T) {
 		{"api port word", with(func(o *CreateClusterOptions) { o.APIPort = "abc" }), "--api-port"},
 		{"api port range", with(func(o *CreateClusterOptions) { o.APIPort = "127.0.0.1:99999" }), "--api-port"},
 		{"api port busy", with(func(o *CreateClusterOptions) { o.APIPort = "127.0.0.1:" + busyPort }), "not available"},
-		{"missing image", with(func(o *CreateClusterOptions) { o.Image = "nope:1" }), "not present"},
+		{"image on no reachable registry", with(func(o *CreateClusterOptions) { o.Image = "nope:1" }), "nope:1 is not in fake and its registry could not be reached"},
 		{"bad subnet", with(func(o *CreateClusterOptions) { o.Subnet = "300.1.1.0/24" }), "--subnet"},
 		{"subnet on existing network", with(func(o *CreateClusterOptions) { o.Network = "existing"; o.Subnet = "10.99.0.0/16" }), "exists already"},
 		{"missing image volume", with(func(o *CreateClusterOptions) { o.ImageVolume = "nope" }), "does not exist"},

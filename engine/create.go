@@ -71,6 +71,11 @@ func (e *Engine) CreateCluster(ctx context.Context, o CreateClusterOptions) (Clu
 		return Cluster{}, err
 	}
 	defer p.api.release()
+	if p.pull {
+		if err := e.pullImage(ctx, p.opts.Image); err != nil {
+			return Cluster{}, err
+		}
+	}
 	for _, a := range p.adapt {
 		e.note(a.Message)
 	}

@@ -1,12 +1,9 @@
 package engine
 
 import (
-	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -35,26 +32,38 @@ type ImportOptions struct {
 	// Nodes is a node filter (`server:0`, `agent:*`); empty means every
 	// server and agent.
 	Nodes string
-	// Force imports into nodes that list every requested reference already.
+	// Force imports into nodes that hold every requested image already.
 	Force bool
+	// KeepTarball also writes each stream, once, as a tarball into the
+	// cluster's image volume and keeps it there: nodes added later with
+	// CreateNodes import what is kept (see keptIndex).
+	KeepTarball bool
 }
 
 // ImportResult says what an import did.
 type ImportResult struct {
 	// Imported are the nodes that received at least one stream.
 	Imported []string
-	// Skipped are the nodes that held every requested image already.
+	// Skipped are the nodes that held every requested image already: the
+	// same image, by ID, under every requested reference.
 	Skipped []string
 	// Bytes is what was read from the sources (each byte went to every node).
 	Bytes    int64
 	Duration time.Duration
+	// Kept are the tarballs written into ImageVolume (KeepTarball), as paths
+	// inside the nodes (/k3d/images/NAME.tar).
+	Kept        []string
+	ImageVolume string
 }
 
 // ctrImport is k3s's own ctr reading an archive from stdin into the
 // namespace the kubelet uses: no tools container, no temporary file.
+// crictl (shipped with k3s too) lists that namespace as the kubelet sees it,
+// with each image's ID: the digest of its config, the same as the source
+// runtime's image ID, so a rebuilt image under an old tag is told apart.
 var (
-	ctrImport = []string{"ctr", "-n", "k8s.io", "images", "import", "-"}
-	ctrList   = []string{"ctr", "-n", "k8s.io", "images", "ls", "-q"}
+	ctrImport    = []string{"ctr", "-n", "k8s.io", "images", "import", "-"}
+	crictlImages = []string{"crictl", "images", "-o", "json"}
 )
 
 // ImportImages streams images into a cluster's nodes. Each source (the save
@@ -95,14 +104,19 @@ func (e *Engine) ImportImages(ctx context.Context, o ImportOptions) (ImportResul
 	if srcName == "" {
 		srcName = "the runtime"
 	}
+	// The IDs are taken before the stream is saved: an image rebuilt in
+	// between is sent as it is then, and is imported again next time.
+	want := map[string]string{} // requested reference -> image ID
 	var missing []string
 	for _, ref := range o.Images {
-		ok, err := src.ImageExists(ctx, ref)
-		if err != nil {
-			return res, wrapf(err, "check image %s in %s", ref, srcName)
-		}
-		if !ok {
+		img, err := src.ImageInspect(ctx, ref)
+		switch {
+		case backends.IsNotFound(err):
 			missing = append(missing, ref)
+		case err != nil:
+			return res, wrapf(err, "inspect image %s in %s", ref, srcName)
+		default:
+			want[ref] = img.ID
 		}
 	}
 	if len(missing) > 0 {
@@ -128,23 +142,21 @@ func (e *Engine) ImportImages(ctx context.Context, o ImportOptions) (ImportResul
 		live = append(live, n.Name)
 	}
 
-	// A node that lists every requested reference is skipped for the save
-	// stream; tarballs are always sent, since what they hold is only known
-	// once they are read.
-	want := live
+	// A node that holds every requested image already, by ID, is skipped
+	// for the save stream; tarballs are always sent, since what they hold is
+	// only known once they are read. A node whose images cannot be listed
+	// is sent the stream: importing again is harmless, skipping wrongly is not.
+	send := live
 	if len(o.Images) > 0 && !o.Force {
 		var mu sync.Mutex
 		var keep []string
 		_ = forEachAll(ctx, live, func(ctx context.Context, node string) error {
-			refs, err := e.nodeImages(ctx, node)
+			have, err := e.nodeImages(ctx, node)
 			mu.Lock()
 			defer mu.Unlock()
-			switch {
-			case err != nil:
-				failed[node] = err
-			case holdsAll(refs, o.Images):
+			if err == nil && holdsAll(have, want) {
 				res.Skipped = append(res.Skipped, node)
-			default:
+			} else {
 				keep = append(keep, node)
 			}
 			return nil
@@ -159,20 +171,38 @@ func (e *Engine) ImportImages(ctx context.Context, o ImportOptions) (ImportResul
 			}
 			return out
 		}
-		want, res.Skipped = inOrder(keep), inOrder(res.Skipped)
+		send, res.Skipped = inOrder(keep), inOrder(res.Skipped)
+	}
+	var keeper *tarballKeeper
+	if o.KeepTarball {
+		var err error
+		if keeper, err = e.newTarballKeeper(c, targets); err != nil {
+			return res, err
+		}
+		defer keeper.cleanup()
+		res.ImageVolume = c.ImageVolume
 	}
 	imported := map[string]bool{}
-	if len(o.Images) > 0 && len(want) > 0 {
-		err := e.step(fmt.Sprintf("Streaming %s from %s into %s", strings.Join(o.Images, ", "), srcName, describeNames(want)), func() error {
+	if len(o.Images) > 0 && (len(send) > 0 || keeper != nil) {
+		msg := fmt.Sprintf("Streaming %s from %s into %s", strings.Join(o.Images, ", "), srcName, describeNames(send))
+		if len(send) == 0 {
+			msg = fmt.Sprintf("Saving %s from %s", strings.Join(o.Images, ", "), srcName)
+		}
+		err := func() error {
+			if o.Source == nil && keeper == nil {
+				// Same runtime: its backend saves and fans out by itself,
+				// so the stream never crosses into k3d and back.
+				return e.streamImages(ctx, msg, o.Images, send, &res, failed, imported)
+			}
 			stream, err := src.ImageSave(ctx, o.Images)
 			if err != nil {
 				return wrapf(err, "save %s from %s", strings.Join(o.Images, ", "), srcName)
 			}
 			defer stream.Close()
-			tagged := retagged(stream, o.Images)
+			tagged := backends.RetagArchive(stream, o.Images)
 			defer tagged.Close()
-			return e.fanOut(ctx, tagged, want, &res.Bytes, failed, imported)
-		})
+			return e.stream(ctx, msg, tagged, 0, send, keeper.forImages(o.Images), &res, failed, imported)
+		}()
 		if err != nil && len(failed) == 0 {
 			return res, err
 		}
@@ -187,30 +217,38 @@ func (e *Engine) ImportImages(ctx context.Context, o ImportOptions) (ImportResul
 			}
 		}
 		for _, p := range o.Tarballs {
-			if len(nodes) == 0 {
+			if len(nodes) == 0 && keeper == nil {
 				break
 			}
 			label := p
 			if p == "-" {
 				label = "stdin"
 			}
-			err := e.step(fmt.Sprintf("Streaming %s into %s", label, describeNames(nodes)), func() error {
+			err := func() error {
 				var r io.Reader = o.Stdin
+				var size int64
 				if p != "-" {
 					f, err := os.Open(p)
 					if err != nil {
 						return fmt.Errorf("open image archive %s: %w", p, err)
 					}
 					defer f.Close()
+					if fi, err := f.Stat(); err == nil {
+						size = fi.Size()
+					}
 					r = f
 				}
-				return e.fanOut(ctx, r, nodes, &res.Bytes, failed, imported)
-			})
+				return e.stream(ctx, fmt.Sprintf("Streaming %s into %s", label, describeNames(nodes)), r, size, nodes, keeper.forTarball(p), &res, failed, imported)
+			}()
 			if err != nil && len(failed) == 0 {
 				return res, err
 			}
 			nodes = slices.DeleteFunc(nodes, func(n string) bool { return failed[n] != nil })
 		}
+	}
+	var keepErr error
+	if keeper != nil {
+		res.Kept, keepErr = keeper.finish(ctx)
 	}
 	for _, n := range targets {
 		if imported[n.Name] && failed[n.Name] == nil {
@@ -219,7 +257,7 @@ func (e *Engine) ImportImages(ctx context.Context, o ImportOptions) (ImportResul
 	}
 	res.Duration = time.Since(start)
 	if len(failed) == 0 {
-		return res, nil
+		return res, keepErr
 	}
 	var errs []error
 	for _, n := range targets {
@@ -227,7 +265,11 @@ func (e *Engine) ImportImages(ctx context.Context, o ImportOptions) (ImportResul
 			errs = append(errs, &NodeError{Node: n.Name, Err: err})
 		}
 	}
-	return res, fmt.Errorf("import into %d of %d nodes failed: %w", len(errs), len(targets), joinErrors(errs))
+	err = fmt.Errorf("import into %d of %d nodes failed: %w", len(errs), len(targets), joinErrors(errs))
+	if keepErr != nil {
+		err = fmt.Errorf("%w; %w", err, keepErr)
+	}
+	return res, err
 }
 
 func countStdin(paths []string) int {
@@ -288,53 +330,44 @@ func describeNames(nodes []string) string {
 	return fmt.Sprintf("%d nodes", len(nodes))
 }
 
-// nodeImages lists the references a node's containerd holds for the kubelet.
-func (e *Engine) nodeImages(ctx context.Context, node string) ([]string, error) {
+// nodeImages lists the images a node's containerd holds for the kubelet:
+// image ID by reference (tags and digests), as containerd spells them.
+func (e *Engine) nodeImages(ctx context.Context, node string) (map[string]string, error) {
 	var out, errOut bytes.Buffer
-	code, err := e.rt.Exec(ctx, node, backends.ExecSpec{Cmd: ctrList, Stdout: &out, Stderr: &errOut})
+	code, err := e.rt.Exec(ctx, node, backends.ExecSpec{Cmd: crictlImages, Stdout: &out, Stderr: &errOut})
 	if err != nil {
 		return nil, wrapf(err, "list images in node %s", node)
 	}
 	if code != 0 {
-		return nil, fmt.Errorf("list images: `%s` exited %d: %s", strings.Join(ctrList, " "), code, lastLine(errOut.String()))
+		return nil, fmt.Errorf("list images: `%s` exited %d: %s", strings.Join(crictlImages, " "), code, lastLine(errOut.String()))
 	}
-	var refs []string
-	sc := bufio.NewScanner(&out)
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" {
-			refs = append(refs, normalizeImageRef(l))
+	var list struct {
+		Images []struct {
+			ID          string   `json:"id"`
+			RepoTags    []string `json:"repoTags"`
+			RepoDigests []string `json:"repoDigests"`
+		} `json:"images"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &list); err != nil {
+		return nil, fmt.Errorf("list images: `%s` printed no image list: %w", strings.Join(crictlImages, " "), err)
+	}
+	have := map[string]string{}
+	for _, img := range list.Images {
+		for _, r := range append(img.RepoTags, img.RepoDigests...) {
+			have[backends.NormalizeImageRef(r)] = img.ID
 		}
 	}
-	return refs, nil
+	return have, nil
 }
 
-func holdsAll(have, want []string) bool {
-	for _, w := range want {
-		if !slices.Contains(have, normalizeImageRef(w)) {
+// holdsAll reports whether every wanted reference names the wanted image.
+func holdsAll(have, want map[string]string) bool {
+	for ref, id := range want {
+		if got, ok := have[backends.NormalizeImageRef(ref)]; !ok || got != id {
 			return false
 		}
 	}
 	return true
-}
-
-// normalizeImageRef spells a reference the way containerd lists it:
-// "nginx" is "docker.io/library/nginx:latest".
-func normalizeImageRef(s string) string {
-	s = strings.TrimSpace(s)
-	name, suffix := s, ":latest"
-	if n, dgst, ok := strings.Cut(s, "@"); ok {
-		name, suffix = n, "@"+dgst
-	} else if i := strings.LastIndex(s, ":"); i > strings.LastIndex(s, "/") {
-		name, suffix = s[:i], s[i:]
-	}
-	first, _, ok := strings.Cut(name, "/")
-	switch {
-	case !ok:
-		name = "docker.io/library/" + name
-	case !strings.ContainsAny(first, ".:") && first != "localhost":
-		name = "docker.io/" + name
-	}
-	return name + suffix
 }
 
 func lastLine(s string) string {
@@ -348,185 +381,138 @@ func lastLine(s string) string {
 	return s
 }
 
-// errNodeGone ends a node's pipe once its import has returned, so that the
-// writer stops feeding it instead of blocking.
-var errNodeGone = errors.New("node import ended")
+// stream sends one source into nodes as one reported transfer of total
+// bytes (0: unknown), and into keep when the tarball is kept.
+func (e *Engine) stream(ctx context.Context, msg string, r io.Reader, total int64, nodes []string, keep io.Writer, res *ImportResult, failed map[string]error, imported map[string]bool) error {
+	t := e.startTransfer(msg, total, len(nodes))
+	before := len(failed)
+	err := e.fanOut(ctx, r, nodes, keep, t, &res.Bytes, failed, imported)
+	if err == nil && len(failed) > before {
+		err = fmt.Errorf("%d of %d nodes failed", len(failed)-before, len(nodes))
+	}
+	t.done(err)
+	if len(failed) > before {
+		return nil // the nodes' errors are reported with the others
+	}
+	return err
+}
+
+// streamImages has the runtime save refs and import the stream into nodes
+// at once (ExecAll with StdinImages), as one reported transfer.
+func (e *Engine) streamImages(ctx context.Context, msg string, refs, nodes []string, res *ImportResult, failed map[string]error, imported map[string]bool) error {
+	t := e.startTransfer(msg, 0, len(nodes))
+	results, err := backends.ExecAll(ctx, e.rt, backends.ExecAllSpec{
+		Nodes:       nodes,
+		Cmd:         ctrImport,
+		StdinImages: refs,
+		Done:        func(_ int, r backends.ExecResult) { t.nodeDone(importError(r)) },
+		Progress: func(n int64) {
+			if d := n - atomic.SwapInt64(&res.Bytes, n); d > 0 {
+				t.addBytes(d)
+			}
+		},
+	})
+	if err == nil {
+		before := len(failed)
+		e.recordImports(nodes, results, nil, failed, imported)
+		if len(failed) > before {
+			t.done(fmt.Errorf("%d of %d nodes failed", len(failed)-before, len(nodes)))
+			return nil // the nodes' errors are reported with the others
+		}
+	}
+	t.done(err)
+	if err != nil {
+		return wrapf(err, "save %s and import into %s", strings.Join(refs, ", "), describeNames(nodes))
+	}
+	return nil
+}
 
 // fanOut reads r once and writes it into `ctr images import -` on every
-// node at the same time. A node whose import fails is dropped and recorded
-// in failed; the others go on. It returns an error only when the source
-// itself cannot be read (every node then fails too).
-func (e *Engine) fanOut(ctx context.Context, r io.Reader, nodes []string, total *int64, failed map[string]error, imported map[string]bool) error {
-	type sink struct {
-		node string
-		pw   *io.PipeWriter
-		dead bool
-		err  error
-		out  bytes.Buffer
+// node at the same time, and into keep if set. A node whose import fails is
+// dropped and recorded in failed; the others go on. It returns an error only
+// when the source itself cannot be read (every node then fails too).
+func (e *Engine) fanOut(ctx context.Context, r io.Reader, nodes []string, keep io.Writer, t *transfer, total *int64, failed map[string]error, imported map[string]bool) error {
+	src := &fanOutSource{r: r, keep: keep, t: t, total: total}
+	// One stream for all nodes: a backend program receives it once and
+	// hands it to every node's import itself.
+	results, err := backends.ExecAll(ctx, e.rt, backends.ExecAllSpec{
+		Nodes: nodes,
+		Cmd:   ctrImport,
+		Stdin: src,
+		Done:  func(_ int, r backends.ExecResult) { t.nodeDone(importError(r)) },
+	})
+	readErr := src.err
+	if readErr == nil && err != nil {
+		readErr = err
 	}
-	sinks := make([]*sink, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		pr, pw := io.Pipe()
-		s := &sink{node: n, pw: pw}
-		sinks[i] = s
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			done := e.progress.Step("Importing into " + n)
-			code, err := e.rt.Exec(ctx, n, backends.ExecSpec{Cmd: ctrImport, Stdin: pr, Stdout: io.Discard, Stderr: &s.out})
-			switch {
-			case err != nil:
-				s.err = wrapf(err, "import images into node %s", n)
-			case code != 0:
-				s.err = fmt.Errorf("`%s` exited %d: %s", strings.Join(ctrImport, " "), code, lastLine(s.out.String()))
-			}
-			// A node that ends before reading everything must not stall
-			// the writer; one that read everything sees this only as EOF.
-			pr.CloseWithError(errNodeGone)
-			done(s.err)
-		}()
+	if c, ok := keep.(interface{ end(error) }); ok {
+		c.end(readErr)
 	}
-
-	var readErr error
-	buf := make([]byte, 1<<20)
-	var wwg sync.WaitGroup
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			atomic.AddInt64(total, int64(n))
-			chunk := buf[:n]
-			for _, s := range sinks {
-				if s.dead {
-					continue
-				}
-				wwg.Add(1)
-				go func() {
-					defer wwg.Done()
-					if _, err := s.pw.Write(chunk); err != nil {
-						s.dead = true
-					}
-				}()
-			}
-			wwg.Wait()
+	if len(results) != len(nodes) {
+		// The call itself failed (the backend went away): every node did.
+		for _, n := range nodes {
+			failed[n] = wrapf(err, "import images into node %s", n)
 		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			readErr = fmt.Errorf("read image stream: %w", err)
-			break
-		}
-		if ctx.Err() != nil {
-			readErr = ctx.Err()
-			break
-		}
+		return readErr
 	}
-	for _, s := range sinks {
-		if readErr != nil {
-			s.pw.CloseWithError(readErr)
-		} else {
-			s.pw.Close()
-		}
-	}
-	wg.Wait()
-	for _, s := range sinks {
-		switch {
-		case s.err != nil:
-			failed[s.node] = s.err
-		case readErr != nil:
-			failed[s.node] = readErr
-		case s.dead:
-			failed[s.node] = fmt.Errorf("import ended before the whole image stream was read")
-		default:
-			imported[s.node] = true
-		}
-	}
+	e.recordImports(nodes, results, readErr, failed, imported)
 	return readErr
 }
 
-// retagged passes a docker-archive through, rewriting the RepoTags of its
-// manifest.json so that each image carries the reference the user asked for
-// as containerd spells it. Podman saves "myapp:dev" as
-// "localhost/myapp:dev", which the kubelet never asks for: a pod's
-// `image: myapp:dev` means docker.io/library/myapp:dev.
-func retagged(r io.Reader, refs []string) io.ReadCloser {
-	want := map[string]string{} // "localhost/NAME:TAG" normalized -> wanted
-	for _, ref := range refs {
-		n := normalizeImageRef(ref)
-		if !strings.HasPrefix(n, "docker.io/") {
-			continue
+// recordImports files each node's import under failed or imported.
+func (e *Engine) recordImports(nodes []string, results []backends.ExecResult, readErr error, failed map[string]error, imported map[string]bool) {
+	for i, n := range nodes {
+		r := results[i]
+		switch err := importError(r); {
+		case r.Err != nil:
+			failed[n] = wrapf(r.Err, "import images into node %s", n)
+		case err != nil:
+			failed[n] = err
+		case readErr != nil:
+			failed[n] = readErr
+		default:
+			imported[n] = true
 		}
-		short := strings.TrimPrefix(strings.TrimPrefix(n, "docker.io/"), "library/")
-		want["localhost/"+short] = n
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		tr := tar.NewReader(r)
-		tw := tar.NewWriter(pw)
-		for {
-			hdr, err := tr.Next()
-			if err == io.EOF {
-				pw.CloseWithError(tw.Close())
-				return
-			}
-			if err != nil {
-				pw.CloseWithError(fmt.Errorf("read image archive: %w", err))
-				return
-			}
-			if hdr.Name == "manifest.json" && len(want) > 0 {
-				data, err := io.ReadAll(tr)
-				if err != nil {
-					pw.CloseWithError(err)
-					return
-				}
-				data = rewriteRepoTags(data, want)
-				hdr.Size = int64(len(data))
-				if err := tw.WriteHeader(hdr); err != nil {
-					pw.CloseWithError(err)
-					return
-				}
-				if _, err := tw.Write(data); err != nil {
-					pw.CloseWithError(err)
-					return
-				}
-				continue
-			}
-			if err := tw.WriteHeader(hdr); err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-			if _, err := io.Copy(tw, tr); err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-		}
-	}()
-	return pr
 }
 
-func rewriteRepoTags(data []byte, want map[string]string) []byte {
-	var m []map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		return data // not ours to judge: ctr reports a broken archive
+// importError says how one node's `ctr images import` failed, nil if not.
+func importError(r backends.ExecResult) error {
+	switch {
+	case r.Err != nil:
+		return r.Err
+	case r.ExitCode != 0:
+		return fmt.Errorf("`%s` exited %d: %s", strings.Join(ctrImport, " "), r.ExitCode, lastLine(string(r.Stderr)))
+	case r.Unread:
+		return fmt.Errorf("import ended before the whole image stream was read")
 	}
-	changed := false
-	for _, entry := range m {
-		tags, _ := entry["RepoTags"].([]any)
-		for i, t := range tags {
-			s, _ := t.(string)
-			if n, ok := want[normalizeImageRef(s)]; ok {
-				tags[i] = n
-				changed = true
-			}
+	return nil
+}
+
+// fanOutSource is the image stream as the nodes read it: counted for the
+// progress, copied to the kept tarball, and its own read error remembered
+// (as opposed to a node's).
+type fanOutSource struct {
+	r     io.Reader
+	keep  io.Writer
+	t     *transfer
+	total *int64
+	err   error
+}
+
+func (s *fanOutSource) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		atomic.AddInt64(s.total, int64(n))
+		if s.keep != nil {
+			// The keeper records its own failure: the nodes go on.
+			_, _ = s.keep.Write(p[:n])
 		}
+		s.t.addBytes(int64(n))
 	}
-	if !changed {
-		return data
+	if err != nil && err != io.EOF {
+		s.err = fmt.Errorf("read image stream: %w", err)
+		return n, s.err
 	}
-	out, err := json.Marshal(m)
-	if err != nil {
-		return data
-	}
-	return out
+	return n, err
 }

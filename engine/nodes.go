@@ -83,10 +83,9 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 	if o.Image == "" {
 		o.Image = tmpl.Image
 	}
-	if ok, err := e.imagePresent(ctx, o.Image); err != nil {
+	present, err := e.imagePresent(ctx, o.Image)
+	if err != nil {
 		return nil, err
-	} else if !ok {
-		return nil, notFoundf("image %s is not present in the runtime: nothing is pulled, so load it first", o.Image)
 	}
 	info, err := e.Info(ctx)
 	if err != nil {
@@ -145,6 +144,12 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 		specs = append(specs, s)
 	}
 
+	if !present {
+		if err := e.pullImage(ctx, o.Image); err != nil {
+			return nil, err
+		}
+	}
+
 	made := &created{}
 	err = e.addNodes(ctx, o.Cluster, specs, adapt, o.NoWait, made)
 	if err != nil {
@@ -153,6 +158,7 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 		}
 		return nil, err
 	}
+	e.importKept(ctx, tmpl.Name, specNames(specs), o.NoWait)
 	var out []Node
 	for _, s := range specs {
 		n, err := e.GetNode(ctx, s.Name)

@@ -45,6 +45,9 @@ type clusterPlan struct {
 	// adaptOff are adaptations the host needs that the user turned off.
 	adaptOff  adaptations
 	datastore datastorePlan
+	// pull: the node image is not in the runtime; it is pulled once the
+	// plan holds and before anything is made.
+	pull bool
 }
 
 type networkPlan struct {

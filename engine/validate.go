@@ -101,9 +101,7 @@ func (e *Engine) planCluster(ctx context.Context, o CreateClusterOptions) (p *cl
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, notFoundf("image %s is not present in %s: k3d pulls nothing, so %s", o.Image, info.Name, howToGetImage(info.Name, o.Image))
-	}
+	p.pull = !ok
 	existing, err := e.clusterNodes(ctx, o.Name)
 	if err != nil {
 		return nil, err
@@ -334,13 +332,20 @@ func unwrapOpError(err error) error {
 	return err
 }
 
-// howToGetImage says how a user makes an image present in a runtime.
+// howToGetImage says how a user makes an image present in a runtime without
+// a registry, and where workload images go instead.
 func howToGetImage(runtime, ref string) string {
+	var load, tag string
 	switch runtime {
 	case "docker", "podman":
-		return fmt.Sprintf("pull it first (`%s pull %s`) or load it from a tarball (`%s load -i FILE`)", runtime, ref, runtime)
+		load = fmt.Sprintf("`%s load -i FILE`", runtime)
+		tag = fmt.Sprintf("`%s tag IMAGE %s`", runtime, ref)
 	case "containerd":
-		return fmt.Sprintf("pull it first (`ctr -n k3d images pull %s`) or import a tarball (`ctr -n k3d images import FILE`)", ref)
+		// The containerd backend keeps k3d's images in the k3d namespace.
+		load = "`ctr -n k3d images import FILE`"
+		tag = fmt.Sprintf("`ctr -n k3d images tag IMAGE %s`", ref)
+	default:
+		return fmt.Sprintf("load it into the runtime from a tarball, or tag a present image as %s, with the runtime's own tools; workload images go into a cluster with `k3d image import`, not --image", ref)
 	}
-	return "pull or load it with the runtime's own tools first"
+	return fmt.Sprintf("load it into %s from a tarball (%s) or tag a present image with that name (%s); workload images go into a cluster with `k3d image import`, not --image", runtime, load, tag)
 }

@@ -2,6 +2,7 @@
 # make bench: k3d's costs next to the same work done directly, in one run.
 #   1. the protocol alone (an in-memory backend as a subprocess): start, round trip, 200 MB streams
 #   2. the Docker backend through the protocol against the Docker API called directly
+#      (2b containerd against its client and libcni, 2c Podman against its bindings)
 #   3. k3d create/delete cluster against the same containers made through the runtime
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,28 @@ if [[ ",$RUNTIMES," == *,containerd,* ]]; then
 	echo
 	echo "== 2b. containerd: k3d-runtime-containerd through the protocol vs the containerd client + libcni"
 	(cd backends/containerd && go test -run '^$' -bench . -benchtime 10x . | grep -E '^(Benchmark|ok|FAIL)')
+fi
+
+# podman is the service k3d would pick here (as root: /run/podman/podman.sock);
+# podman-rootless is the k3d-rootless user's, which hack/runtimes-podman.sh
+# rootless starts.
+# -v because go test prints why a benchmark skipped only then.
+podman_bench() {
+	(cd backends/podman && go test -v -tags "$(cat buildtags)" -run '^$' -bench . -benchtime 5x . | grep -E '^(Benchmark|ok|FAIL)|SKIP|bench_test.go')
+}
+if [[ ",$RUNTIMES," == *,podman,* ]]; then
+	echo
+	echo "== 2c. podman: k3d-runtime-podman through the protocol vs the Podman bindings directly"
+	podman_bench
+fi
+if [[ ",$RUNTIMES," == *,podman-rootless,* ]]; then
+	echo
+	echo "== 2c. podman-rootless: the same against the k3d-rootless user's service"
+	if uid=$(id -u k3d-rootless 2>/dev/null); then
+		CONTAINER_HOST=unix:///run/user/$uid/podman/podman.sock podman_bench
+	else
+		echo "no user k3d-rootless: set it up with hack/runtimes-podman.sh rootless"
+	fi
 fi
 
 echo

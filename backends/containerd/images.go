@@ -40,7 +40,7 @@ func (r *Runtime) getImage(ctx context.Context, ref string) (client.Image, error
 	}
 	if err != nil {
 		if errdefs.IsNotFound(err) {
-			return nil, backends.NewError(backends.ErrNotFound, imageObj(ref), "not present in containerd namespace "+r.namespace+"; k3d pulls nothing")
+			return nil, backends.NewError(backends.ErrNotFound, imageObj(ref), "not present in containerd namespace "+r.namespace)
 		}
 		return nil, r.typed(err, imageObj(ref))
 	}

@@ -23,6 +23,12 @@ type Runtime struct {
 	volumes  map[string]*volume
 	nodes    map[string]*node
 	images   map[string]bool
+	// imageIDs holds the config digest of images given one; others get a
+	// digest of their reference.
+	imageIDs map[string]string
+	// remote are the images a pull finds, with their sizes; a pull of
+	// any other reference finds its registry unreachable.
+	remote   map[string]int64
 	failures map[string]error
 	calls    map[string]int
 	nextNet  int
@@ -82,6 +88,8 @@ func New(info backends.Info) *Runtime {
 		volumes:  map[string]*volume{},
 		nodes:    map[string]*node{},
 		images:   map[string]bool{},
+		imageIDs: map[string]string{},
+		remote:   map[string]int64{},
 		failures: map[string]error{},
 		calls:    map[string]int{},
 	}
@@ -92,6 +100,21 @@ func (r *Runtime) AddImage(ref string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.images[ref] = true
+}
+
+// SetImageID makes ref present with config digest id, as if rebuilt.
+func (r *Runtime) SetImageID(ref, id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.images[ref] = true
+	r.imageIDs[ref] = id
+}
+
+// AddRemoteImage makes ref pullable, size bytes long.
+func (r *Runtime) AddRemoteImage(ref string, size int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.remote[ref] = size
 }
 
 // Fail makes the next and every later call of method on object return err

@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -495,6 +496,56 @@ func (r *Runtime) ImageTag(ctx context.Context, source, target string) error {
 	}
 	r.images[target] = true
 	return nil
+}
+
+func (r *Runtime) ImageInspect(ctx context.Context, ref string) (backends.Image, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.call("ImageInspect", ref); err != nil {
+		return backends.Image{}, err
+	}
+	if !r.images[ref] {
+		return backends.Image{}, backends.NotFound(fmt.Sprintf("image %q", ref))
+	}
+	return backends.Image{ID: r.imageID(ref), Refs: []string{ref}, Size: r.remote[ref]}, nil
+}
+
+func (r *Runtime) imageID(ref string) string {
+	if id, ok := r.imageIDs[ref]; ok {
+		return id
+	}
+	return fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(ref)))
+}
+
+// ImagePull finds the images AddRemoteImage made pullable, reporting their
+// size in four steps; any other registry is unreachable.
+func (r *Runtime) ImagePull(ctx context.Context, ref string, opts backends.PullOptions) error {
+	r.mu.Lock()
+	err := r.call("ImagePull", ref)
+	size, ok := r.remote[ref]
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &backends.UnreachableError{Runtime: "the registry of image " + ref, Endpoint: registryHost(ref), Detail: "the fake runtime pulls only images given to AddRemoteImage"}
+	}
+	for i := int64(1); i <= 4 && opts.Progress != nil; i++ {
+		opts.Progress(backends.PullProgress{Done: size * i / 4, Total: size, Status: "Downloading"})
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.images[ref] = true
+	return nil
+}
+
+// registryHost is the registry part of ref, Docker Hub when it has none.
+func registryHost(ref string) string {
+	first, _, ok := strings.Cut(ref, "/")
+	if ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return first
+	}
+	return "docker.io"
 }
 
 // lastLines returns up to n log lines of a node, for assertions.

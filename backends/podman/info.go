@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/containers/podman/v4/libpod/define"
 	"github.com/containers/podman/v4/pkg/bindings/system"
@@ -49,10 +50,15 @@ func (r *Runtime) readFacts(ctx context.Context) (facts, error) {
 	if err != nil {
 		return facts{}, err
 	}
+	key := r.serviceKey(r.peer)
+	if in, ok := r.loadInfo(key, time.Now()); ok {
+		return factsFrom(in, r.endpoint, r.host), nil
+	}
 	in, err := system.Info(actx, nil)
 	if err != nil {
 		return facts{}, r.typed(err, "service", conflictIsExists)
 	}
+	r.storeInfo(key, in, time.Now())
 	return factsFrom(in, r.endpoint, r.host), nil
 }
 

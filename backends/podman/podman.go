@@ -35,6 +35,9 @@ type Options struct {
 	// program passes its stderr, which k3d copies into its debug log. nil
 	// means os.Stderr.
 	Report io.Writer
+	// CacheDir keeps the service's info across backend processes (see
+	// infocache.go); "" turns that off.
+	CacheDir string
 }
 
 // Runtime is the Podman backend. It is safe for concurrent use.
@@ -42,6 +45,10 @@ type Runtime struct {
 	endpoint endpoint
 	report   io.Writer
 	host     hostFacts
+	cacheDir string
+	// peer is the process that answered on the local socket, read when
+	// connecting; it keys the info cache.
+	peer peerProcess
 
 	// conn is the bindings' connection, made on first use: the bindings ping
 	// the service when connecting, and New must not need a running service.
@@ -66,7 +73,7 @@ func New(opts Options) (*Runtime, error) {
 	if report == nil {
 		report = os.Stderr
 	}
-	return &Runtime{endpoint: ep, report: report, host: localHost()}, nil
+	return &Runtime{endpoint: ep, report: report, host: localHost(), cacheDir: opts.CacheDir}, nil
 }
 
 // Close releases nothing the process would not release on exit; it exists
@@ -103,6 +110,8 @@ func (r *Runtime) connect(ctx context.Context) (context.Context, error) {
 			}
 			return nil, r.unreachable(err)
 		}
+		// Set once, before the connection is published through r.conn.
+		r.peer = peerOf(c)
 		c.Close()
 	}
 	conn, err := bindings.NewConnectionWithIdentity(ctx, r.endpoint.uri, r.endpoint.identity, false)

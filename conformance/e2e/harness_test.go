@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,6 +154,9 @@ func (s *session) deleteOnCleanup(name string) {
 		if len(left) == 0 {
 			return // the test deleted it, or never made it
 		}
+		if s.t.Failed() {
+			logNodeOutput(ctx, s.t, s.r.rt, name)
+		}
 		if res := s.run("delete", "cluster", name); res.code != 0 {
 			s.t.Errorf("cleanup: %s", res)
 		}
@@ -165,6 +169,27 @@ func (s *session) deleteOnCleanup(name string) {
 			removeLeftovers(ctx, s.t, s.r.rt, name)
 		}
 	})
+}
+
+// logNodeOutput puts the last lines of every node of a failed test's cluster
+// into the test log, so that a failure in CI can be understood after the
+// cluster is gone.
+func logNodeOutput(ctx context.Context, t testing.TB, rt backends.Runtime, cluster string) {
+	nodes, err := rt.ListNodes(ctx, clusterSelector(cluster))
+	if err != nil {
+		t.Logf("failure diagnostics: list nodes of %s: %v", cluster, err)
+		return
+	}
+	for _, n := range nodes {
+		rc, err := rt.Logs(ctx, n.Name, backends.LogOptions{Tail: 40})
+		if err != nil {
+			t.Logf("failure diagnostics: logs of %s: %v", n.Name, err)
+			continue
+		}
+		out, _ := io.ReadAll(io.LimitReader(rc, 16<<10))
+		rc.Close()
+		t.Logf("failure diagnostics: node %s (%s, running=%v), last output:\n%s", n.Name, n.Labels["k3d.role"], n.State.Running, out)
+	}
 }
 
 // clusterSelector selects every k3d object labelled as part of cluster.

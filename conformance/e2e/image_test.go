@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -40,6 +41,55 @@ func nodeImageRefs(ctx context.Context, t testing.TB, rt backends.Runtime, node 
 		t.Fatalf("ctr images ls in %s: exit %d, %v: %s", node, code, err, errOut.String())
 	}
 	return strings.Fields(out.String())
+}
+
+// nodeImageIDs is what `crictl images -o json` lists in a node: image ID
+// by tag, asked through the contract.
+func nodeImageIDs(ctx context.Context, t testing.TB, rt backends.Runtime, node string) map[string]string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code, err := rt.Exec(ctx, node, backends.ExecSpec{Cmd: []string{"crictl", "images", "-o", "json"}, Stdout: &out, Stderr: &errOut})
+	if err != nil || code != 0 {
+		t.Fatalf("crictl images in %s: exit %d, %v: %s", node, code, err, errOut.String())
+	}
+	var list struct {
+		Images []struct {
+			ID       string   `json:"id"`
+			RepoTags []string `json:"repoTags"`
+		} `json:"images"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &list); err != nil {
+		t.Fatalf("crictl images -o json in %s: %v\n%s", node, err, out.String())
+	}
+	ids := map[string]string{}
+	for _, img := range list.Images {
+		for _, tag := range img.RepoTags {
+			ids[tag] = img.ID
+		}
+	}
+	return ids
+}
+
+// loadSpec builds an image and loads it into the runtime.
+func loadSpec(ctx context.Context, t testing.TB, r *runtimeEnv, spec imagebuild.Spec) {
+	t.Helper()
+	var archive bytes.Buffer
+	if err := imagebuild.WriteArchive(&archive, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.rt.ImageLoad(ctx, &archive); err != nil {
+		t.Fatalf("load %s into %s: %v", spec.Ref, r.name, err)
+	}
+}
+
+// imageID is the runtime's ID of ref.
+func imageID(ctx context.Context, t testing.TB, r *runtimeEnv, ref string) string {
+	t.Helper()
+	img, err := r.rt.ImageInspect(ctx, ref)
+	if err != nil {
+		t.Fatalf("inspect %s in %s: %v", ref, r.name, err)
+	}
+	return img.ID
 }
 
 // runStdin runs k3d with stdin.
@@ -108,6 +158,27 @@ func TestImageImport(t *testing.T) {
 			t.Errorf("re-import does not say every node was skipped:\n%s", again)
 		}
 
+		// Skipping goes by image ID: a rebuild under the same tag is
+		// imported again, into the nodes that hold the old build only.
+		const rebuilt = "k3d-e2e-import:rebuilt"
+		loadSpec(ctx, t, r, importImageSpec(rebuilt, 1<<20))
+		s.must("image", "import", rebuilt, "-c", name)
+		loadSpec(ctx, t, r, importImageSpec(rebuilt, 1<<20+512))
+		newID := imageID(ctx, t, r, rebuilt)
+		first := s.must("image", "import", rebuilt, "-c", name, "--nodes", "agent:0")
+		if !strings.Contains(first.stderr, "Imported "+rebuilt+" into "+k3sNodes[1]) {
+			t.Errorf("a rebuild under the same tag was not imported into %s:\n%s", k3sNodes[1], first)
+		}
+		rest := s.must("image", "import", rebuilt, "-c", name)
+		if !strings.Contains(rest.stderr, "Imported "+rebuilt+" into "+k3sNodes[0]+", "+k3sNodes[2]) || !strings.Contains(rest.stderr, "Skipped "+k3sNodes[1]+":") {
+			t.Errorf("want the rebuild imported into %s and %s, and %s (holding it) skipped:\n%s", k3sNodes[0], k3sNodes[2], k3sNodes[1], rest)
+		}
+		for _, n := range k3sNodes {
+			if got := nodeImageIDs(ctx, t, r.rt, n)["docker.io/library/"+rebuilt]; got != newID {
+				t.Errorf("node %s holds %s as %s, want the rebuild %s", n, rebuilt, got, newID)
+			}
+		}
+
 		dir := t.TempDir()
 		file := filepath.Join(dir, "file.tar")
 		f, err := os.Create(file)
@@ -137,13 +208,38 @@ func TestImageImport(t *testing.T) {
 			t.Errorf("after importing stdin into agent:*, nodes holding it: %v, want %v", got, want)
 		}
 
+		// --keep-tarball leaves the stream in the image volume, and a node
+		// added later imports it from there.
+		kept := s.must("image", "import", ref, "-c", name, "--keep-tarball")
+		const keptPath = "/k3d/images/k3d-e2e-import_v1.tar"
+		if !strings.Contains(kept.stderr, "Kept "+keptPath+" in volume k3d-"+name+"-images") {
+			t.Errorf("--keep-tarball does not say where the tarball is:\n%s", kept)
+		}
+		for _, n := range k3sNodes {
+			rc, err := r.rt.ReadFile(ctx, n, keptPath)
+			if err != nil {
+				t.Errorf("%s in node %s: %v", keptPath, n, err)
+				continue
+			}
+			size, _ := io.Copy(io.Discard, rc)
+			rc.Close()
+			if size < 3<<20 {
+				t.Errorf("%s in node %s holds %d bytes, want the whole image", keptPath, n, size)
+			}
+		}
+		late := "late" + randomHex(2)
+		s.must("create", "node", late, "--cluster", name)
+		if refs := nodeImageRefs(ctx, t, r.rt, "k3d-"+late+"-0"); !slices.Contains(refs, "docker.io/library/"+ref) {
+			t.Errorf("node k3d-%s-0, added after --keep-tarball, lacks %s: %v", late, ref, refs)
+		}
+
 		// A stopped node: the import names it and the others still finish.
 		stopped := k3sNodes[2]
 		if err := r.rt.StopNode(ctx, stopped, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		late := filepath.Join(dir, "late.tar")
-		lf, err := os.Create(late)
+		lateTar := filepath.Join(dir, "late.tar")
+		lf, err := os.Create(lateTar)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +250,7 @@ func TestImageImport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fail := s.run("image", "import", late, "-c", name)
+		fail := s.run("image", "import", lateTar, "-c", name)
 		line, _ := oneErrorLine(fail.stderr)
 		if fail.code == 0 || !strings.Contains(line, stopped) || !strings.Contains(line, "not running") {
 			t.Errorf("import with %s stopped: want an error naming it as not running:\n%s", stopped, fail)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -71,6 +72,7 @@ func serve(ctx context.Context, path string, opts options, logf func(string, ...
 		opts:      opts,
 		logf:      logf,
 		health:    newHealth(opts.failMemory),
+		names:     newResolver(),
 		listeners: map[listenerKey]listener{},
 	}
 	defer p.shutdown()
@@ -147,6 +149,7 @@ type proxy struct {
 	opts   options
 	logf   func(string, ...any)
 	health *health
+	names  *resolver
 
 	mu        sync.Mutex
 	listeners map[listenerKey]listener
@@ -190,6 +193,15 @@ func (p *proxy) apply(cfg Config) string {
 		p.logf("listener %s open -> %v", k, ups)
 	}
 	p.current = want
+	hosts := map[string]bool{}
+	for _, ups := range want {
+		for _, u := range ups {
+			if h, _, err := net.SplitHostPort(u); err == nil {
+				hosts[h] = true
+			}
+		}
+	}
+	p.names.forget(hosts)
 	if failed > 0 {
 		return fmt.Sprintf("%d listeners, %d of them not opened", len(want), failed)
 	}

@@ -97,7 +97,10 @@ func (l *tcpListener) dial(from net.Addr) *net.TCPConn {
 	d := net.Dialer{Timeout: l.p.opts.dialTimeout}
 	var lastErr error
 	for _, addr := range order {
-		c, err := d.DialContext(l.ctx, "tcp", addr)
+		c, news, err := l.p.names.dial(l.ctx, &d, "tcp", addr)
+		if news {
+			l.p.logf("listener %s: upstream %s does not resolve now: dialling its last known address", l.key, addr)
+		}
 		if err != nil {
 			if l.ctx.Err() != nil {
 				return nil

@@ -199,7 +199,7 @@ func (l *udpListener) dial(client netip.AddrPort) (*net.UDPConn, string) {
 	order := l.ups.order()
 	var lastErr error
 	for _, addr := range order {
-		c, err := d.DialContext(l.ctx, "udp", addr)
+		c, _, err := l.p.names.dial(l.ctx, &d, "udp", addr)
 		if err != nil {
 			if l.ctx.Err() != nil {
 				return nil, ""

@@ -2018,6 +2018,368 @@ func (*ExecOutput_Stderr) isExecOutput_Output() {}
 
 func (*ExecOutput_ExitCode) isExecOutput_Output() {}
 
+type ExecAllStart struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Nodes    []string               `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Cmd      []string               `protobuf:"bytes,2,rep,name=cmd,proto3" json:"cmd,omitempty"`
+	Env      []string               `protobuf:"bytes,3,rep,name=env,proto3" json:"env,omitempty"`
+	WorkDir  string                 `protobuf:"bytes,4,opt,name=work_dir,json=workDir,proto3" json:"work_dir,omitempty"`
+	User     string                 `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	HasStdin bool                   `protobuf:"varint,6,opt,name=has_stdin,json=hasStdin,proto3" json:"has_stdin,omitempty"`
+	// stdin_images: the backend saves these images itself as the stdin.
+	StdinImages   []string `protobuf:"bytes,7,rep,name=stdin_images,json=stdinImages,proto3" json:"stdin_images,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecAllStart) Reset() {
+	*x = ExecAllStart{}
+	mi := &file_runtime_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecAllStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecAllStart) ProtoMessage() {}
+
+func (x *ExecAllStart) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecAllStart.ProtoReflect.Descriptor instead.
+func (*ExecAllStart) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ExecAllStart) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *ExecAllStart) GetCmd() []string {
+	if x != nil {
+		return x.Cmd
+	}
+	return nil
+}
+
+func (x *ExecAllStart) GetEnv() []string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+func (x *ExecAllStart) GetWorkDir() string {
+	if x != nil {
+		return x.WorkDir
+	}
+	return ""
+}
+
+func (x *ExecAllStart) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ExecAllStart) GetHasStdin() bool {
+	if x != nil {
+		return x.HasStdin
+	}
+	return false
+}
+
+func (x *ExecAllStart) GetStdinImages() []string {
+	if x != nil {
+		return x.StdinImages
+	}
+	return nil
+}
+
+type ExecAllInput struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Input:
+	//
+	//	*ExecAllInput_Start
+	//	*ExecAllInput_Stdin
+	//	*ExecAllInput_CloseStdin
+	Input         isExecAllInput_Input `protobuf_oneof:"input"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecAllInput) Reset() {
+	*x = ExecAllInput{}
+	mi := &file_runtime_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecAllInput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecAllInput) ProtoMessage() {}
+
+func (x *ExecAllInput) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecAllInput.ProtoReflect.Descriptor instead.
+func (*ExecAllInput) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ExecAllInput) GetInput() isExecAllInput_Input {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *ExecAllInput) GetStart() *ExecAllStart {
+	if x != nil {
+		if x, ok := x.Input.(*ExecAllInput_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
+func (x *ExecAllInput) GetStdin() []byte {
+	if x != nil {
+		if x, ok := x.Input.(*ExecAllInput_Stdin); ok {
+			return x.Stdin
+		}
+	}
+	return nil
+}
+
+func (x *ExecAllInput) GetCloseStdin() *Empty {
+	if x != nil {
+		if x, ok := x.Input.(*ExecAllInput_CloseStdin); ok {
+			return x.CloseStdin
+		}
+	}
+	return nil
+}
+
+type isExecAllInput_Input interface {
+	isExecAllInput_Input()
+}
+
+type ExecAllInput_Start struct {
+	Start *ExecAllStart `protobuf:"bytes,1,opt,name=start,proto3,oneof"`
+}
+
+type ExecAllInput_Stdin struct {
+	Stdin []byte `protobuf:"bytes,2,opt,name=stdin,proto3,oneof"`
+}
+
+type ExecAllInput_CloseStdin struct {
+	CloseStdin *Empty `protobuf:"bytes,3,opt,name=close_stdin,json=closeStdin,proto3,oneof"`
+}
+
+func (*ExecAllInput_Start) isExecAllInput_Input() {}
+
+func (*ExecAllInput_Stdin) isExecAllInput_Input() {}
+
+func (*ExecAllInput_CloseStdin) isExecAllInput_Input() {}
+
+type ExecAllResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// index of the node in ExecAllStart.nodes.
+	Index    int32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	ExitCode int32 `protobuf:"varint,2,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// error, when the command could not run or finish: a google.rpc.Status in
+	// its wire form, as a failed call's status would carry it (with an
+	// ErrorDetail), so that the error keeps its contract kind.
+	Error         []byte `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Stdout        []byte `protobuf:"bytes,4,opt,name=stdout,proto3" json:"stdout,omitempty"`
+	Stderr        []byte `protobuf:"bytes,5,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	Unread        bool   `protobuf:"varint,6,opt,name=unread,proto3" json:"unread,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecAllResult) Reset() {
+	*x = ExecAllResult{}
+	mi := &file_runtime_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecAllResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecAllResult) ProtoMessage() {}
+
+func (x *ExecAllResult) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecAllResult.ProtoReflect.Descriptor instead.
+func (*ExecAllResult) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ExecAllResult) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ExecAllResult) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *ExecAllResult) GetError() []byte {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *ExecAllResult) GetStdout() []byte {
+	if x != nil {
+		return x.Stdout
+	}
+	return nil
+}
+
+func (x *ExecAllResult) GetStderr() []byte {
+	if x != nil {
+		return x.Stderr
+	}
+	return nil
+}
+
+func (x *ExecAllResult) GetUnread() bool {
+	if x != nil {
+		return x.Unread
+	}
+	return false
+}
+
+type ExecAllOutput struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Output:
+	//
+	//	*ExecAllOutput_Result
+	//	*ExecAllOutput_StdinBytes
+	Output        isExecAllOutput_Output `protobuf_oneof:"output"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecAllOutput) Reset() {
+	*x = ExecAllOutput{}
+	mi := &file_runtime_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecAllOutput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecAllOutput) ProtoMessage() {}
+
+func (x *ExecAllOutput) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecAllOutput.ProtoReflect.Descriptor instead.
+func (*ExecAllOutput) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ExecAllOutput) GetOutput() isExecAllOutput_Output {
+	if x != nil {
+		return x.Output
+	}
+	return nil
+}
+
+func (x *ExecAllOutput) GetResult() *ExecAllResult {
+	if x != nil {
+		if x, ok := x.Output.(*ExecAllOutput_Result); ok {
+			return x.Result
+		}
+	}
+	return nil
+}
+
+func (x *ExecAllOutput) GetStdinBytes() int64 {
+	if x != nil {
+		if x, ok := x.Output.(*ExecAllOutput_StdinBytes); ok {
+			return x.StdinBytes
+		}
+	}
+	return 0
+}
+
+type isExecAllOutput_Output interface {
+	isExecAllOutput_Output()
+}
+
+type ExecAllOutput_Result struct {
+	Result *ExecAllResult `protobuf:"bytes,1,opt,name=result,proto3,oneof"`
+}
+
+type ExecAllOutput_StdinBytes struct {
+	// stdin_bytes: how much stdin the commands were handed so far.
+	StdinBytes int64 `protobuf:"varint,2,opt,name=stdin_bytes,json=stdinBytes,proto3,oneof"`
+}
+
+func (*ExecAllOutput_Result) isExecAllOutput_Output() {}
+
+func (*ExecAllOutput_StdinBytes) isExecAllOutput_Output() {}
+
 type LogsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
@@ -2030,7 +2392,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_runtime_proto_msgTypes[28]
+	mi := &file_runtime_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2042,7 +2404,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[28]
+	mi := &file_runtime_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2055,7 +2417,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{28}
+	return file_runtime_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *LogsRequest) GetNode() string {
@@ -2095,7 +2457,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_runtime_proto_msgTypes[29]
+	mi := &file_runtime_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2107,7 +2469,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[29]
+	mi := &file_runtime_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2120,7 +2482,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{29}
+	return file_runtime_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Chunk) GetData() []byte {
@@ -2140,7 +2502,7 @@ type CopyToNodeStart struct {
 
 func (x *CopyToNodeStart) Reset() {
 	*x = CopyToNodeStart{}
-	mi := &file_runtime_proto_msgTypes[30]
+	mi := &file_runtime_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2152,7 +2514,7 @@ func (x *CopyToNodeStart) String() string {
 func (*CopyToNodeStart) ProtoMessage() {}
 
 func (x *CopyToNodeStart) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[30]
+	mi := &file_runtime_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2165,7 +2527,7 @@ func (x *CopyToNodeStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyToNodeStart.ProtoReflect.Descriptor instead.
 func (*CopyToNodeStart) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{30}
+	return file_runtime_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CopyToNodeStart) GetNode() string {
@@ -2195,7 +2557,7 @@ type CopyToNodeInput struct {
 
 func (x *CopyToNodeInput) Reset() {
 	*x = CopyToNodeInput{}
-	mi := &file_runtime_proto_msgTypes[31]
+	mi := &file_runtime_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2569,7 @@ func (x *CopyToNodeInput) String() string {
 func (*CopyToNodeInput) ProtoMessage() {}
 
 func (x *CopyToNodeInput) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[31]
+	mi := &file_runtime_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +2582,7 @@ func (x *CopyToNodeInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyToNodeInput.ProtoReflect.Descriptor instead.
 func (*CopyToNodeInput) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{31}
+	return file_runtime_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CopyToNodeInput) GetInput() isCopyToNodeInput_Input {
@@ -2274,7 +2636,7 @@ type ReadFileRequest struct {
 
 func (x *ReadFileRequest) Reset() {
 	*x = ReadFileRequest{}
-	mi := &file_runtime_proto_msgTypes[32]
+	mi := &file_runtime_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2286,7 +2648,7 @@ func (x *ReadFileRequest) String() string {
 func (*ReadFileRequest) ProtoMessage() {}
 
 func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[32]
+	mi := &file_runtime_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2299,7 +2661,7 @@ func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFileRequest.ProtoReflect.Descriptor instead.
 func (*ReadFileRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{32}
+	return file_runtime_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReadFileRequest) GetNode() string {
@@ -2325,7 +2687,7 @@ type ImageRef struct {
 
 func (x *ImageRef) Reset() {
 	*x = ImageRef{}
-	mi := &file_runtime_proto_msgTypes[33]
+	mi := &file_runtime_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2337,7 +2699,7 @@ func (x *ImageRef) String() string {
 func (*ImageRef) ProtoMessage() {}
 
 func (x *ImageRef) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[33]
+	mi := &file_runtime_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2350,7 +2712,7 @@ func (x *ImageRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageRef.ProtoReflect.Descriptor instead.
 func (*ImageRef) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{33}
+	return file_runtime_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ImageRef) GetRef() string {
@@ -2369,7 +2731,7 @@ type ImageExistsReply struct {
 
 func (x *ImageExistsReply) Reset() {
 	*x = ImageExistsReply{}
-	mi := &file_runtime_proto_msgTypes[34]
+	mi := &file_runtime_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2381,7 +2743,7 @@ func (x *ImageExistsReply) String() string {
 func (*ImageExistsReply) ProtoMessage() {}
 
 func (x *ImageExistsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[34]
+	mi := &file_runtime_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2394,7 +2756,7 @@ func (x *ImageExistsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageExistsReply.ProtoReflect.Descriptor instead.
 func (*ImageExistsReply) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{34}
+	return file_runtime_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ImageExistsReply) GetExists() bool {
@@ -2413,7 +2775,7 @@ type ImageLoadReply struct {
 
 func (x *ImageLoadReply) Reset() {
 	*x = ImageLoadReply{}
-	mi := &file_runtime_proto_msgTypes[35]
+	mi := &file_runtime_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2425,7 +2787,7 @@ func (x *ImageLoadReply) String() string {
 func (*ImageLoadReply) ProtoMessage() {}
 
 func (x *ImageLoadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[35]
+	mi := &file_runtime_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2438,7 +2800,7 @@ func (x *ImageLoadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageLoadReply.ProtoReflect.Descriptor instead.
 func (*ImageLoadReply) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{35}
+	return file_runtime_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ImageLoadReply) GetRefs() []string {
@@ -2457,7 +2819,7 @@ type ImageSaveRequest struct {
 
 func (x *ImageSaveRequest) Reset() {
 	*x = ImageSaveRequest{}
-	mi := &file_runtime_proto_msgTypes[36]
+	mi := &file_runtime_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2469,7 +2831,7 @@ func (x *ImageSaveRequest) String() string {
 func (*ImageSaveRequest) ProtoMessage() {}
 
 func (x *ImageSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[36]
+	mi := &file_runtime_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2482,7 +2844,7 @@ func (x *ImageSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageSaveRequest.ProtoReflect.Descriptor instead.
 func (*ImageSaveRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{36}
+	return file_runtime_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ImageSaveRequest) GetRefs() []string {
@@ -2502,7 +2864,7 @@ type ImageTagRequest struct {
 
 func (x *ImageTagRequest) Reset() {
 	*x = ImageTagRequest{}
-	mi := &file_runtime_proto_msgTypes[37]
+	mi := &file_runtime_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2514,7 +2876,7 @@ func (x *ImageTagRequest) String() string {
 func (*ImageTagRequest) ProtoMessage() {}
 
 func (x *ImageTagRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[37]
+	mi := &file_runtime_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2527,7 +2889,7 @@ func (x *ImageTagRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageTagRequest.ProtoReflect.Descriptor instead.
 func (*ImageTagRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{37}
+	return file_runtime_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ImageTagRequest) GetSource() string {
@@ -2540,6 +2902,170 @@ func (x *ImageTagRequest) GetSource() string {
 func (x *ImageTagRequest) GetTarget() string {
 	if x != nil {
 		return x.Target
+	}
+	return ""
+}
+
+type Image struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Refs          []string               `protobuf:"bytes,2,rep,name=refs,proto3" json:"refs,omitempty"`
+	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Image) Reset() {
+	*x = Image{}
+	mi := &file_runtime_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Image) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Image) ProtoMessage() {}
+
+func (x *Image) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Image.ProtoReflect.Descriptor instead.
+func (*Image) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *Image) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Image) GetRefs() []string {
+	if x != nil {
+		return x.Refs
+	}
+	return nil
+}
+
+func (x *Image) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+type ImagePullRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImagePullRequest) Reset() {
+	*x = ImagePullRequest{}
+	mi := &file_runtime_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImagePullRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImagePullRequest) ProtoMessage() {}
+
+func (x *ImagePullRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImagePullRequest.ProtoReflect.Descriptor instead.
+func (*ImagePullRequest) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ImagePullRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+type PullProgress struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Done          int64                  `protobuf:"varint,1,opt,name=done,proto3" json:"done,omitempty"`
+	Total         int64                  `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
+	Status        string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullProgress) Reset() {
+	*x = PullProgress{}
+	mi := &file_runtime_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullProgress) ProtoMessage() {}
+
+func (x *PullProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullProgress.ProtoReflect.Descriptor instead.
+func (*PullProgress) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *PullProgress) GetDone() int64 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *PullProgress) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *PullProgress) GetStatus() string {
+	if x != nil {
+		return x.Status
 	}
 	return ""
 }
@@ -2564,7 +3090,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_runtime_proto_msgTypes[38]
+	mi := &file_runtime_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2576,7 +3102,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[38]
+	mi := &file_runtime_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2589,7 +3115,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{38}
+	return file_runtime_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ErrorDetail) GetKind() ErrorKind {
@@ -2820,6 +3346,32 @@ const file_runtime_proto_rawDesc = "" +
 	"\x06stdout\x18\x01 \x01(\fH\x00R\x06stdout\x12\x18\n" +
 	"\x06stderr\x18\x02 \x01(\fH\x00R\x06stderr\x12\x1d\n" +
 	"\texit_code\x18\x03 \x01(\x05H\x00R\bexitCodeB\b\n" +
+	"\x06output\"\xb7\x01\n" +
+	"\fExecAllStart\x12\x14\n" +
+	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12\x10\n" +
+	"\x03cmd\x18\x02 \x03(\tR\x03cmd\x12\x10\n" +
+	"\x03env\x18\x03 \x03(\tR\x03env\x12\x19\n" +
+	"\bwork_dir\x18\x04 \x01(\tR\aworkDir\x12\x12\n" +
+	"\x04user\x18\x05 \x01(\tR\x04user\x12\x1b\n" +
+	"\thas_stdin\x18\x06 \x01(\bR\bhasStdin\x12!\n" +
+	"\fstdin_images\x18\a \x03(\tR\vstdinImages\"\x9f\x01\n" +
+	"\fExecAllInput\x124\n" +
+	"\x05start\x18\x01 \x01(\v2\x1c.k3d.runtime.v1.ExecAllStartH\x00R\x05start\x12\x16\n" +
+	"\x05stdin\x18\x02 \x01(\fH\x00R\x05stdin\x128\n" +
+	"\vclose_stdin\x18\x03 \x01(\v2\x15.k3d.runtime.v1.EmptyH\x00R\n" +
+	"closeStdinB\a\n" +
+	"\x05input\"\xa0\x01\n" +
+	"\rExecAllResult\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x1b\n" +
+	"\texit_code\x18\x02 \x01(\x05R\bexitCode\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\fR\x05error\x12\x16\n" +
+	"\x06stdout\x18\x04 \x01(\fR\x06stdout\x12\x16\n" +
+	"\x06stderr\x18\x05 \x01(\fR\x06stderr\x12\x16\n" +
+	"\x06unread\x18\x06 \x01(\bR\x06unread\"u\n" +
+	"\rExecAllOutput\x127\n" +
+	"\x06result\x18\x01 \x01(\v2\x1d.k3d.runtime.v1.ExecAllResultH\x00R\x06result\x12!\n" +
+	"\vstdin_bytes\x18\x02 \x01(\x03H\x00R\n" +
+	"stdinBytesB\b\n" +
 	"\x06output\"c\n" +
 	"\vLogsRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
@@ -2848,7 +3400,17 @@ const file_runtime_proto_rawDesc = "" +
 	"\x04refs\x18\x01 \x03(\tR\x04refs\"A\n" +
 	"\x0fImageTagRequest\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
-	"\x06target\x18\x02 \x01(\tR\x06target\"\xcc\x01\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\"?\n" +
+	"\x05Image\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04refs\x18\x02 \x03(\tR\x04refs\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"$\n" +
+	"\x10ImagePullRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\"P\n" +
+	"\fPullProgress\x12\x12\n" +
+	"\x04done\x18\x01 \x01(\x03R\x04done\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\x03R\x05total\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\"\xcc\x01\n" +
 	"\vErrorDetail\x12-\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x19.k3d.runtime.v1.ErrorKindR\x04kind\x12\x14\n" +
 	"\x05typed\x18\x02 \x01(\bR\x05typed\x12\x16\n" +
@@ -2866,7 +3428,7 @@ const file_runtime_proto_rawDesc = "" +
 	"\x12ERROR_KIND_INVALID\x10\x05\x12\x1a\n" +
 	"\x16ERROR_KIND_UNREACHABLE\x10\x06\x12\x17\n" +
 	"\x13ERROR_KIND_CANCELED\x10\a\x12 \n" +
-	"\x1cERROR_KIND_DEADLINE_EXCEEDED\x10\b2\x97\x0e\n" +
+	"\x1cERROR_KIND_DEADLINE_EXCEEDED\x10\b2\xf3\x0f\n" +
 	"\aRuntime\x12@\n" +
 	"\x04Info\x12\x1b.k3d.runtime.v1.InfoRequest\x1a\x1b.k3d.runtime.v1.RuntimeInfo\x12E\n" +
 	"\rCreateNetwork\x12\x1b.k3d.runtime.v1.NetworkSpec\x1a\x17.k3d.runtime.v1.Network\x12F\n" +
@@ -2888,7 +3450,8 @@ const file_runtime_proto_rawDesc = "" +
 	"DeleteNode\x12\x1b.k3d.runtime.v1.NameRequest\x1a\x15.k3d.runtime.v1.Empty\x12@\n" +
 	"\vInspectNode\x12\x1b.k3d.runtime.v1.NameRequest\x1a\x14.k3d.runtime.v1.Node\x12?\n" +
 	"\tListNodes\x12\x18.k3d.runtime.v1.Selector\x1a\x18.k3d.runtime.v1.NodeList\x12A\n" +
-	"\x04Exec\x12\x19.k3d.runtime.v1.ExecInput\x1a\x1a.k3d.runtime.v1.ExecOutput(\x010\x01\x12<\n" +
+	"\x04Exec\x12\x19.k3d.runtime.v1.ExecInput\x1a\x1a.k3d.runtime.v1.ExecOutput(\x010\x01\x12J\n" +
+	"\aExecAll\x12\x1c.k3d.runtime.v1.ExecAllInput\x1a\x1d.k3d.runtime.v1.ExecAllOutput(\x010\x01\x12<\n" +
 	"\x04Logs\x12\x1b.k3d.runtime.v1.LogsRequest\x1a\x15.k3d.runtime.v1.Chunk0\x01\x12F\n" +
 	"\n" +
 	"CopyToNode\x12\x1f.k3d.runtime.v1.CopyToNodeInput\x1a\x15.k3d.runtime.v1.Empty(\x01\x12D\n" +
@@ -2896,7 +3459,9 @@ const file_runtime_proto_rawDesc = "" +
 	"\vImageExists\x12\x18.k3d.runtime.v1.ImageRef\x1a .k3d.runtime.v1.ImageExistsReply\x12D\n" +
 	"\tImageLoad\x12\x15.k3d.runtime.v1.Chunk\x1a\x1e.k3d.runtime.v1.ImageLoadReply(\x01\x12F\n" +
 	"\tImageSave\x12 .k3d.runtime.v1.ImageSaveRequest\x1a\x15.k3d.runtime.v1.Chunk0\x01\x12B\n" +
-	"\bImageTag\x12\x1f.k3d.runtime.v1.ImageTagRequest\x1a\x15.k3d.runtime.v1.EmptyB:Z8github.com/k3d/k3d/backends/internal/runtimepb;runtimepbb\x06proto3"
+	"\bImageTag\x12\x1f.k3d.runtime.v1.ImageTagRequest\x1a\x15.k3d.runtime.v1.Empty\x12?\n" +
+	"\fImageInspect\x12\x18.k3d.runtime.v1.ImageRef\x1a\x15.k3d.runtime.v1.Image\x12M\n" +
+	"\tImagePull\x12 .k3d.runtime.v1.ImagePullRequest\x1a\x1c.k3d.runtime.v1.PullProgress0\x01B:Z8github.com/k3d/k3d/backends/internal/runtimepb;runtimepbb\x06proto3"
 
 var (
 	file_runtime_proto_rawDescOnce sync.Once
@@ -2911,7 +3476,7 @@ func file_runtime_proto_rawDescGZIP() []byte {
 }
 
 var file_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_runtime_proto_goTypes = []any{
 	(ErrorKind)(0),                   // 0: k3d.runtime.v1.ErrorKind
 	(*Empty)(nil),                    // 1: k3d.runtime.v1.Empty
@@ -2942,41 +3507,48 @@ var file_runtime_proto_goTypes = []any{
 	(*ExecStart)(nil),                // 26: k3d.runtime.v1.ExecStart
 	(*ExecInput)(nil),                // 27: k3d.runtime.v1.ExecInput
 	(*ExecOutput)(nil),               // 28: k3d.runtime.v1.ExecOutput
-	(*LogsRequest)(nil),              // 29: k3d.runtime.v1.LogsRequest
-	(*Chunk)(nil),                    // 30: k3d.runtime.v1.Chunk
-	(*CopyToNodeStart)(nil),          // 31: k3d.runtime.v1.CopyToNodeStart
-	(*CopyToNodeInput)(nil),          // 32: k3d.runtime.v1.CopyToNodeInput
-	(*ReadFileRequest)(nil),          // 33: k3d.runtime.v1.ReadFileRequest
-	(*ImageRef)(nil),                 // 34: k3d.runtime.v1.ImageRef
-	(*ImageExistsReply)(nil),         // 35: k3d.runtime.v1.ImageExistsReply
-	(*ImageLoadReply)(nil),           // 36: k3d.runtime.v1.ImageLoadReply
-	(*ImageSaveRequest)(nil),         // 37: k3d.runtime.v1.ImageSaveRequest
-	(*ImageTagRequest)(nil),          // 38: k3d.runtime.v1.ImageTagRequest
-	(*ErrorDetail)(nil),              // 39: k3d.runtime.v1.ErrorDetail
-	nil,                              // 40: k3d.runtime.v1.Selector.LabelsEntry
-	nil,                              // 41: k3d.runtime.v1.NetworkSpec.LabelsEntry
-	nil,                              // 42: k3d.runtime.v1.Network.LabelsEntry
-	nil,                              // 43: k3d.runtime.v1.VolumeSpec.LabelsEntry
-	nil,                              // 44: k3d.runtime.v1.Volume.LabelsEntry
-	nil,                              // 45: k3d.runtime.v1.NodeSpec.LabelsEntry
-	nil,                              // 46: k3d.runtime.v1.Node.LabelsEntry
+	(*ExecAllStart)(nil),             // 29: k3d.runtime.v1.ExecAllStart
+	(*ExecAllInput)(nil),             // 30: k3d.runtime.v1.ExecAllInput
+	(*ExecAllResult)(nil),            // 31: k3d.runtime.v1.ExecAllResult
+	(*ExecAllOutput)(nil),            // 32: k3d.runtime.v1.ExecAllOutput
+	(*LogsRequest)(nil),              // 33: k3d.runtime.v1.LogsRequest
+	(*Chunk)(nil),                    // 34: k3d.runtime.v1.Chunk
+	(*CopyToNodeStart)(nil),          // 35: k3d.runtime.v1.CopyToNodeStart
+	(*CopyToNodeInput)(nil),          // 36: k3d.runtime.v1.CopyToNodeInput
+	(*ReadFileRequest)(nil),          // 37: k3d.runtime.v1.ReadFileRequest
+	(*ImageRef)(nil),                 // 38: k3d.runtime.v1.ImageRef
+	(*ImageExistsReply)(nil),         // 39: k3d.runtime.v1.ImageExistsReply
+	(*ImageLoadReply)(nil),           // 40: k3d.runtime.v1.ImageLoadReply
+	(*ImageSaveRequest)(nil),         // 41: k3d.runtime.v1.ImageSaveRequest
+	(*ImageTagRequest)(nil),          // 42: k3d.runtime.v1.ImageTagRequest
+	(*Image)(nil),                    // 43: k3d.runtime.v1.Image
+	(*ImagePullRequest)(nil),         // 44: k3d.runtime.v1.ImagePullRequest
+	(*PullProgress)(nil),             // 45: k3d.runtime.v1.PullProgress
+	(*ErrorDetail)(nil),              // 46: k3d.runtime.v1.ErrorDetail
+	nil,                              // 47: k3d.runtime.v1.Selector.LabelsEntry
+	nil,                              // 48: k3d.runtime.v1.NetworkSpec.LabelsEntry
+	nil,                              // 49: k3d.runtime.v1.Network.LabelsEntry
+	nil,                              // 50: k3d.runtime.v1.VolumeSpec.LabelsEntry
+	nil,                              // 51: k3d.runtime.v1.Volume.LabelsEntry
+	nil,                              // 52: k3d.runtime.v1.NodeSpec.LabelsEntry
+	nil,                              // 53: k3d.runtime.v1.Node.LabelsEntry
 }
 var file_runtime_proto_depIdxs = []int32{
-	40, // 0: k3d.runtime.v1.Selector.labels:type_name -> k3d.runtime.v1.Selector.LabelsEntry
-	41, // 1: k3d.runtime.v1.NetworkSpec.labels:type_name -> k3d.runtime.v1.NetworkSpec.LabelsEntry
-	42, // 2: k3d.runtime.v1.Network.labels:type_name -> k3d.runtime.v1.Network.LabelsEntry
+	47, // 0: k3d.runtime.v1.Selector.labels:type_name -> k3d.runtime.v1.Selector.LabelsEntry
+	48, // 1: k3d.runtime.v1.NetworkSpec.labels:type_name -> k3d.runtime.v1.NetworkSpec.LabelsEntry
+	49, // 2: k3d.runtime.v1.Network.labels:type_name -> k3d.runtime.v1.Network.LabelsEntry
 	7,  // 3: k3d.runtime.v1.NetworkList.networks:type_name -> k3d.runtime.v1.Network
-	43, // 4: k3d.runtime.v1.VolumeSpec.labels:type_name -> k3d.runtime.v1.VolumeSpec.LabelsEntry
-	44, // 5: k3d.runtime.v1.Volume.labels:type_name -> k3d.runtime.v1.Volume.LabelsEntry
+	50, // 4: k3d.runtime.v1.VolumeSpec.labels:type_name -> k3d.runtime.v1.VolumeSpec.LabelsEntry
+	51, // 5: k3d.runtime.v1.Volume.labels:type_name -> k3d.runtime.v1.Volume.LabelsEntry
 	12, // 6: k3d.runtime.v1.VolumeList.volumes:type_name -> k3d.runtime.v1.Volume
 	14, // 7: k3d.runtime.v1.NodeSpec.entrypoint:type_name -> k3d.runtime.v1.StringList
 	14, // 8: k3d.runtime.v1.NodeSpec.cmd:type_name -> k3d.runtime.v1.StringList
-	45, // 9: k3d.runtime.v1.NodeSpec.labels:type_name -> k3d.runtime.v1.NodeSpec.LabelsEntry
+	52, // 9: k3d.runtime.v1.NodeSpec.labels:type_name -> k3d.runtime.v1.NodeSpec.LabelsEntry
 	15, // 10: k3d.runtime.v1.NodeSpec.ports:type_name -> k3d.runtime.v1.PortMapping
 	16, // 11: k3d.runtime.v1.NodeSpec.mounts:type_name -> k3d.runtime.v1.Mount
 	17, // 12: k3d.runtime.v1.NodeSpec.networks:type_name -> k3d.runtime.v1.NetworkAttachment
 	18, // 13: k3d.runtime.v1.NodeSpec.extra_hosts:type_name -> k3d.runtime.v1.HostEntry
-	46, // 14: k3d.runtime.v1.Node.labels:type_name -> k3d.runtime.v1.Node.LabelsEntry
+	53, // 14: k3d.runtime.v1.Node.labels:type_name -> k3d.runtime.v1.Node.LabelsEntry
 	20, // 15: k3d.runtime.v1.Node.state:type_name -> k3d.runtime.v1.NodeState
 	21, // 16: k3d.runtime.v1.Node.networks:type_name -> k3d.runtime.v1.NodeNetwork
 	15, // 17: k3d.runtime.v1.Node.ports:type_name -> k3d.runtime.v1.PortMapping
@@ -2984,65 +3556,74 @@ var file_runtime_proto_depIdxs = []int32{
 	22, // 19: k3d.runtime.v1.NodeList.nodes:type_name -> k3d.runtime.v1.Node
 	26, // 20: k3d.runtime.v1.ExecInput.start:type_name -> k3d.runtime.v1.ExecStart
 	1,  // 21: k3d.runtime.v1.ExecInput.close_stdin:type_name -> k3d.runtime.v1.Empty
-	31, // 22: k3d.runtime.v1.CopyToNodeInput.start:type_name -> k3d.runtime.v1.CopyToNodeStart
-	0,  // 23: k3d.runtime.v1.ErrorDetail.kind:type_name -> k3d.runtime.v1.ErrorKind
-	2,  // 24: k3d.runtime.v1.Runtime.Info:input_type -> k3d.runtime.v1.InfoRequest
-	6,  // 25: k3d.runtime.v1.Runtime.CreateNetwork:input_type -> k3d.runtime.v1.NetworkSpec
-	4,  // 26: k3d.runtime.v1.Runtime.InspectNetwork:input_type -> k3d.runtime.v1.NameRequest
-	5,  // 27: k3d.runtime.v1.Runtime.ListNetworks:input_type -> k3d.runtime.v1.Selector
-	4,  // 28: k3d.runtime.v1.Runtime.DeleteNetwork:input_type -> k3d.runtime.v1.NameRequest
-	9,  // 29: k3d.runtime.v1.Runtime.ConnectNetwork:input_type -> k3d.runtime.v1.ConnectNetworkRequest
-	10, // 30: k3d.runtime.v1.Runtime.DisconnectNetwork:input_type -> k3d.runtime.v1.DisconnectNetworkRequest
-	11, // 31: k3d.runtime.v1.Runtime.CreateVolume:input_type -> k3d.runtime.v1.VolumeSpec
-	4,  // 32: k3d.runtime.v1.Runtime.InspectVolume:input_type -> k3d.runtime.v1.NameRequest
-	5,  // 33: k3d.runtime.v1.Runtime.ListVolumes:input_type -> k3d.runtime.v1.Selector
-	4,  // 34: k3d.runtime.v1.Runtime.DeleteVolume:input_type -> k3d.runtime.v1.NameRequest
-	19, // 35: k3d.runtime.v1.Runtime.CreateNode:input_type -> k3d.runtime.v1.NodeSpec
-	4,  // 36: k3d.runtime.v1.Runtime.StartNode:input_type -> k3d.runtime.v1.NameRequest
-	24, // 37: k3d.runtime.v1.Runtime.StopNode:input_type -> k3d.runtime.v1.StopNodeRequest
-	25, // 38: k3d.runtime.v1.Runtime.KillNode:input_type -> k3d.runtime.v1.KillNodeRequest
-	4,  // 39: k3d.runtime.v1.Runtime.DeleteNode:input_type -> k3d.runtime.v1.NameRequest
-	4,  // 40: k3d.runtime.v1.Runtime.InspectNode:input_type -> k3d.runtime.v1.NameRequest
-	5,  // 41: k3d.runtime.v1.Runtime.ListNodes:input_type -> k3d.runtime.v1.Selector
-	27, // 42: k3d.runtime.v1.Runtime.Exec:input_type -> k3d.runtime.v1.ExecInput
-	29, // 43: k3d.runtime.v1.Runtime.Logs:input_type -> k3d.runtime.v1.LogsRequest
-	32, // 44: k3d.runtime.v1.Runtime.CopyToNode:input_type -> k3d.runtime.v1.CopyToNodeInput
-	33, // 45: k3d.runtime.v1.Runtime.ReadFile:input_type -> k3d.runtime.v1.ReadFileRequest
-	34, // 46: k3d.runtime.v1.Runtime.ImageExists:input_type -> k3d.runtime.v1.ImageRef
-	30, // 47: k3d.runtime.v1.Runtime.ImageLoad:input_type -> k3d.runtime.v1.Chunk
-	37, // 48: k3d.runtime.v1.Runtime.ImageSave:input_type -> k3d.runtime.v1.ImageSaveRequest
-	38, // 49: k3d.runtime.v1.Runtime.ImageTag:input_type -> k3d.runtime.v1.ImageTagRequest
-	3,  // 50: k3d.runtime.v1.Runtime.Info:output_type -> k3d.runtime.v1.RuntimeInfo
-	7,  // 51: k3d.runtime.v1.Runtime.CreateNetwork:output_type -> k3d.runtime.v1.Network
-	7,  // 52: k3d.runtime.v1.Runtime.InspectNetwork:output_type -> k3d.runtime.v1.Network
-	8,  // 53: k3d.runtime.v1.Runtime.ListNetworks:output_type -> k3d.runtime.v1.NetworkList
-	1,  // 54: k3d.runtime.v1.Runtime.DeleteNetwork:output_type -> k3d.runtime.v1.Empty
-	1,  // 55: k3d.runtime.v1.Runtime.ConnectNetwork:output_type -> k3d.runtime.v1.Empty
-	1,  // 56: k3d.runtime.v1.Runtime.DisconnectNetwork:output_type -> k3d.runtime.v1.Empty
-	12, // 57: k3d.runtime.v1.Runtime.CreateVolume:output_type -> k3d.runtime.v1.Volume
-	12, // 58: k3d.runtime.v1.Runtime.InspectVolume:output_type -> k3d.runtime.v1.Volume
-	13, // 59: k3d.runtime.v1.Runtime.ListVolumes:output_type -> k3d.runtime.v1.VolumeList
-	1,  // 60: k3d.runtime.v1.Runtime.DeleteVolume:output_type -> k3d.runtime.v1.Empty
-	22, // 61: k3d.runtime.v1.Runtime.CreateNode:output_type -> k3d.runtime.v1.Node
-	1,  // 62: k3d.runtime.v1.Runtime.StartNode:output_type -> k3d.runtime.v1.Empty
-	1,  // 63: k3d.runtime.v1.Runtime.StopNode:output_type -> k3d.runtime.v1.Empty
-	1,  // 64: k3d.runtime.v1.Runtime.KillNode:output_type -> k3d.runtime.v1.Empty
-	1,  // 65: k3d.runtime.v1.Runtime.DeleteNode:output_type -> k3d.runtime.v1.Empty
-	22, // 66: k3d.runtime.v1.Runtime.InspectNode:output_type -> k3d.runtime.v1.Node
-	23, // 67: k3d.runtime.v1.Runtime.ListNodes:output_type -> k3d.runtime.v1.NodeList
-	28, // 68: k3d.runtime.v1.Runtime.Exec:output_type -> k3d.runtime.v1.ExecOutput
-	30, // 69: k3d.runtime.v1.Runtime.Logs:output_type -> k3d.runtime.v1.Chunk
-	1,  // 70: k3d.runtime.v1.Runtime.CopyToNode:output_type -> k3d.runtime.v1.Empty
-	30, // 71: k3d.runtime.v1.Runtime.ReadFile:output_type -> k3d.runtime.v1.Chunk
-	35, // 72: k3d.runtime.v1.Runtime.ImageExists:output_type -> k3d.runtime.v1.ImageExistsReply
-	36, // 73: k3d.runtime.v1.Runtime.ImageLoad:output_type -> k3d.runtime.v1.ImageLoadReply
-	30, // 74: k3d.runtime.v1.Runtime.ImageSave:output_type -> k3d.runtime.v1.Chunk
-	1,  // 75: k3d.runtime.v1.Runtime.ImageTag:output_type -> k3d.runtime.v1.Empty
-	50, // [50:76] is the sub-list for method output_type
-	24, // [24:50] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	29, // 22: k3d.runtime.v1.ExecAllInput.start:type_name -> k3d.runtime.v1.ExecAllStart
+	1,  // 23: k3d.runtime.v1.ExecAllInput.close_stdin:type_name -> k3d.runtime.v1.Empty
+	31, // 24: k3d.runtime.v1.ExecAllOutput.result:type_name -> k3d.runtime.v1.ExecAllResult
+	35, // 25: k3d.runtime.v1.CopyToNodeInput.start:type_name -> k3d.runtime.v1.CopyToNodeStart
+	0,  // 26: k3d.runtime.v1.ErrorDetail.kind:type_name -> k3d.runtime.v1.ErrorKind
+	2,  // 27: k3d.runtime.v1.Runtime.Info:input_type -> k3d.runtime.v1.InfoRequest
+	6,  // 28: k3d.runtime.v1.Runtime.CreateNetwork:input_type -> k3d.runtime.v1.NetworkSpec
+	4,  // 29: k3d.runtime.v1.Runtime.InspectNetwork:input_type -> k3d.runtime.v1.NameRequest
+	5,  // 30: k3d.runtime.v1.Runtime.ListNetworks:input_type -> k3d.runtime.v1.Selector
+	4,  // 31: k3d.runtime.v1.Runtime.DeleteNetwork:input_type -> k3d.runtime.v1.NameRequest
+	9,  // 32: k3d.runtime.v1.Runtime.ConnectNetwork:input_type -> k3d.runtime.v1.ConnectNetworkRequest
+	10, // 33: k3d.runtime.v1.Runtime.DisconnectNetwork:input_type -> k3d.runtime.v1.DisconnectNetworkRequest
+	11, // 34: k3d.runtime.v1.Runtime.CreateVolume:input_type -> k3d.runtime.v1.VolumeSpec
+	4,  // 35: k3d.runtime.v1.Runtime.InspectVolume:input_type -> k3d.runtime.v1.NameRequest
+	5,  // 36: k3d.runtime.v1.Runtime.ListVolumes:input_type -> k3d.runtime.v1.Selector
+	4,  // 37: k3d.runtime.v1.Runtime.DeleteVolume:input_type -> k3d.runtime.v1.NameRequest
+	19, // 38: k3d.runtime.v1.Runtime.CreateNode:input_type -> k3d.runtime.v1.NodeSpec
+	4,  // 39: k3d.runtime.v1.Runtime.StartNode:input_type -> k3d.runtime.v1.NameRequest
+	24, // 40: k3d.runtime.v1.Runtime.StopNode:input_type -> k3d.runtime.v1.StopNodeRequest
+	25, // 41: k3d.runtime.v1.Runtime.KillNode:input_type -> k3d.runtime.v1.KillNodeRequest
+	4,  // 42: k3d.runtime.v1.Runtime.DeleteNode:input_type -> k3d.runtime.v1.NameRequest
+	4,  // 43: k3d.runtime.v1.Runtime.InspectNode:input_type -> k3d.runtime.v1.NameRequest
+	5,  // 44: k3d.runtime.v1.Runtime.ListNodes:input_type -> k3d.runtime.v1.Selector
+	27, // 45: k3d.runtime.v1.Runtime.Exec:input_type -> k3d.runtime.v1.ExecInput
+	30, // 46: k3d.runtime.v1.Runtime.ExecAll:input_type -> k3d.runtime.v1.ExecAllInput
+	33, // 47: k3d.runtime.v1.Runtime.Logs:input_type -> k3d.runtime.v1.LogsRequest
+	36, // 48: k3d.runtime.v1.Runtime.CopyToNode:input_type -> k3d.runtime.v1.CopyToNodeInput
+	37, // 49: k3d.runtime.v1.Runtime.ReadFile:input_type -> k3d.runtime.v1.ReadFileRequest
+	38, // 50: k3d.runtime.v1.Runtime.ImageExists:input_type -> k3d.runtime.v1.ImageRef
+	34, // 51: k3d.runtime.v1.Runtime.ImageLoad:input_type -> k3d.runtime.v1.Chunk
+	41, // 52: k3d.runtime.v1.Runtime.ImageSave:input_type -> k3d.runtime.v1.ImageSaveRequest
+	42, // 53: k3d.runtime.v1.Runtime.ImageTag:input_type -> k3d.runtime.v1.ImageTagRequest
+	38, // 54: k3d.runtime.v1.Runtime.ImageInspect:input_type -> k3d.runtime.v1.ImageRef
+	44, // 55: k3d.runtime.v1.Runtime.ImagePull:input_type -> k3d.runtime.v1.ImagePullRequest
+	3,  // 56: k3d.runtime.v1.Runtime.Info:output_type -> k3d.runtime.v1.RuntimeInfo
+	7,  // 57: k3d.runtime.v1.Runtime.CreateNetwork:output_type -> k3d.runtime.v1.Network
+	7,  // 58: k3d.runtime.v1.Runtime.InspectNetwork:output_type -> k3d.runtime.v1.Network
+	8,  // 59: k3d.runtime.v1.Runtime.ListNetworks:output_type -> k3d.runtime.v1.NetworkList
+	1,  // 60: k3d.runtime.v1.Runtime.DeleteNetwork:output_type -> k3d.runtime.v1.Empty
+	1,  // 61: k3d.runtime.v1.Runtime.ConnectNetwork:output_type -> k3d.runtime.v1.Empty
+	1,  // 62: k3d.runtime.v1.Runtime.DisconnectNetwork:output_type -> k3d.runtime.v1.Empty
+	12, // 63: k3d.runtime.v1.Runtime.CreateVolume:output_type -> k3d.runtime.v1.Volume
+	12, // 64: k3d.runtime.v1.Runtime.InspectVolume:output_type -> k3d.runtime.v1.Volume
+	13, // 65: k3d.runtime.v1.Runtime.ListVolumes:output_type -> k3d.runtime.v1.VolumeList
+	1,  // 66: k3d.runtime.v1.Runtime.DeleteVolume:output_type -> k3d.runtime.v1.Empty
+	22, // 67: k3d.runtime.v1.Runtime.CreateNode:output_type -> k3d.runtime.v1.Node
+	1,  // 68: k3d.runtime.v1.Runtime.StartNode:output_type -> k3d.runtime.v1.Empty
+	1,  // 69: k3d.runtime.v1.Runtime.StopNode:output_type -> k3d.runtime.v1.Empty
+	1,  // 70: k3d.runtime.v1.Runtime.KillNode:output_type -> k3d.runtime.v1.Empty
+	1,  // 71: k3d.runtime.v1.Runtime.DeleteNode:output_type -> k3d.runtime.v1.Empty
+	22, // 72: k3d.runtime.v1.Runtime.InspectNode:output_type -> k3d.runtime.v1.Node
+	23, // 73: k3d.runtime.v1.Runtime.ListNodes:output_type -> k3d.runtime.v1.NodeList
+	28, // 74: k3d.runtime.v1.Runtime.Exec:output_type -> k3d.runtime.v1.ExecOutput
+	32, // 75: k3d.runtime.v1.Runtime.ExecAll:output_type -> k3d.runtime.v1.ExecAllOutput
+	34, // 76: k3d.runtime.v1.Runtime.Logs:output_type -> k3d.runtime.v1.Chunk
+	1,  // 77: k3d.runtime.v1.Runtime.CopyToNode:output_type -> k3d.runtime.v1.Empty
+	34, // 78: k3d.runtime.v1.Runtime.ReadFile:output_type -> k3d.runtime.v1.Chunk
+	39, // 79: k3d.runtime.v1.Runtime.ImageExists:output_type -> k3d.runtime.v1.ImageExistsReply
+	40, // 80: k3d.runtime.v1.Runtime.ImageLoad:output_type -> k3d.runtime.v1.ImageLoadReply
+	34, // 81: k3d.runtime.v1.Runtime.ImageSave:output_type -> k3d.runtime.v1.Chunk
+	1,  // 82: k3d.runtime.v1.Runtime.ImageTag:output_type -> k3d.runtime.v1.Empty
+	43, // 83: k3d.runtime.v1.Runtime.ImageInspect:output_type -> k3d.runtime.v1.Image
+	45, // 84: k3d.runtime.v1.Runtime.ImagePull:output_type -> k3d.runtime.v1.PullProgress
+	56, // [56:85] is the sub-list for method output_type
+	27, // [27:56] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_runtime_proto_init() }
@@ -3060,7 +3641,16 @@ func file_runtime_proto_init() {
 		(*ExecOutput_Stderr)(nil),
 		(*ExecOutput_ExitCode)(nil),
 	}
+	file_runtime_proto_msgTypes[29].OneofWrappers = []any{
+		(*ExecAllInput_Start)(nil),
+		(*ExecAllInput_Stdin)(nil),
+		(*ExecAllInput_CloseStdin)(nil),
+	}
 	file_runtime_proto_msgTypes[31].OneofWrappers = []any{
+		(*ExecAllOutput_Result)(nil),
+		(*ExecAllOutput_StdinBytes)(nil),
+	}
+	file_runtime_proto_msgTypes[35].OneofWrappers = []any{
 		(*CopyToNodeInput_Start)(nil),
 		(*CopyToNodeInput_Data)(nil),
 	}
@@ -3070,7 +3660,7 @@ func file_runtime_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runtime_proto_rawDesc), len(file_runtime_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   46,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,7 @@ const (
 	Runtime_InspectNode_FullMethodName       = "/k3d.runtime.v1.Runtime/InspectNode"
 	Runtime_ListNodes_FullMethodName         = "/k3d.runtime.v1.Runtime/ListNodes"
 	Runtime_Exec_FullMethodName              = "/k3d.runtime.v1.Runtime/Exec"
+	Runtime_ExecAll_FullMethodName           = "/k3d.runtime.v1.Runtime/ExecAll"
 	Runtime_Logs_FullMethodName              = "/k3d.runtime.v1.Runtime/Logs"
 	Runtime_CopyToNode_FullMethodName        = "/k3d.runtime.v1.Runtime/CopyToNode"
 	Runtime_ReadFile_FullMethodName          = "/k3d.runtime.v1.Runtime/ReadFile"
@@ -45,6 +46,8 @@ const (
 	Runtime_ImageLoad_FullMethodName         = "/k3d.runtime.v1.Runtime/ImageLoad"
 	Runtime_ImageSave_FullMethodName         = "/k3d.runtime.v1.Runtime/ImageSave"
 	Runtime_ImageTag_FullMethodName          = "/k3d.runtime.v1.Runtime/ImageTag"
+	Runtime_ImageInspect_FullMethodName      = "/k3d.runtime.v1.Runtime/ImageInspect"
+	Runtime_ImagePull_FullMethodName         = "/k3d.runtime.v1.Runtime/ImagePull"
 )
 
 // RuntimeClient is the client API for Runtime service.
@@ -67,6 +70,9 @@ const (
 //     an error before it reads; then data chunks follow until the stream ends.
 //   - CopyToNode and Exec send their request in the first message, then data;
 //     ImageLoad sends only data. Closing the sending side ends the data.
+//   - ImagePull streams PullProgress messages as the pull advances (none is
+//     sent before the runtime accepted the request); the call's final status
+//     says whether the image arrived.
 //   - Cancelling a call, on either side, stops the work on both.
 type RuntimeClient interface {
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*RuntimeInfo, error)
@@ -90,6 +96,11 @@ type RuntimeClient interface {
 	// Exec: the first ExecInput is the start message; stdin chunks follow, then
 	// close_stdin. The server sends stdout/stderr chunks, then exit_code last.
 	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecInput, ExecOutput], error)
+	// ExecAll: one command in several nodes with one stdin, sent once. The first
+	// ExecAllInput is the start message; stdin chunks follow, then close_stdin
+	// (none when the start names stdin_images). The server sends stdin progress
+	// now and then and one result per node as its command ends.
+	ExecAll(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecAllInput, ExecAllOutput], error)
 	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error)
 	// CopyToNode: the first message is the start message, then tar data.
 	CopyToNode(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[CopyToNodeInput, Empty], error)
@@ -98,6 +109,8 @@ type RuntimeClient interface {
 	ImageLoad(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Chunk, ImageLoadReply], error)
 	ImageSave(ctx context.Context, in *ImageSaveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error)
 	ImageTag(ctx context.Context, in *ImageTagRequest, opts ...grpc.CallOption) (*Empty, error)
+	ImageInspect(ctx context.Context, in *ImageRef, opts ...grpc.CallOption) (*Image, error)
+	ImagePull(ctx context.Context, in *ImagePullRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullProgress], error)
 }
 
 type runtimeClient struct {
@@ -301,9 +314,22 @@ func (c *runtimeClient) Exec(ctx context.Context, opts ...grpc.CallOption) (grpc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Runtime_ExecClient = grpc.BidiStreamingClient[ExecInput, ExecOutput]
 
+func (c *runtimeClient) ExecAll(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecAllInput, ExecAllOutput], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[1], Runtime_ExecAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExecAllInput, ExecAllOutput]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Runtime_ExecAllClient = grpc.BidiStreamingClient[ExecAllInput, ExecAllOutput]
+
 func (c *runtimeClient) Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[1], Runtime_Logs_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[2], Runtime_Logs_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +348,7 @@ type Runtime_LogsClient = grpc.ServerStreamingClient[Chunk]
 
 func (c *runtimeClient) CopyToNode(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[CopyToNodeInput, Empty], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[2], Runtime_CopyToNode_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[3], Runtime_CopyToNode_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +361,7 @@ type Runtime_CopyToNodeClient = grpc.ClientStreamingClient[CopyToNodeInput, Empt
 
 func (c *runtimeClient) ReadFile(ctx context.Context, in *ReadFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[3], Runtime_ReadFile_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[4], Runtime_ReadFile_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +390,7 @@ func (c *runtimeClient) ImageExists(ctx context.Context, in *ImageRef, opts ...g
 
 func (c *runtimeClient) ImageLoad(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Chunk, ImageLoadReply], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[4], Runtime_ImageLoad_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[5], Runtime_ImageLoad_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -377,7 +403,7 @@ type Runtime_ImageLoadClient = grpc.ClientStreamingClient[Chunk, ImageLoadReply]
 
 func (c *runtimeClient) ImageSave(ctx context.Context, in *ImageSaveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[5], Runtime_ImageSave_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[6], Runtime_ImageSave_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -404,6 +430,35 @@ func (c *runtimeClient) ImageTag(ctx context.Context, in *ImageTagRequest, opts 
 	return out, nil
 }
 
+func (c *runtimeClient) ImageInspect(ctx context.Context, in *ImageRef, opts ...grpc.CallOption) (*Image, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Image)
+	err := c.cc.Invoke(ctx, Runtime_ImageInspect_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) ImagePull(ctx context.Context, in *ImagePullRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullProgress], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[7], Runtime_ImagePull_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ImagePullRequest, PullProgress]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Runtime_ImagePullClient = grpc.ServerStreamingClient[PullProgress]
+
 // RuntimeServer is the server API for Runtime service.
 // All implementations must embed UnimplementedRuntimeServer
 // for forward compatibility.
@@ -424,6 +479,9 @@ func (c *runtimeClient) ImageTag(ctx context.Context, in *ImageTagRequest, opts 
 //     an error before it reads; then data chunks follow until the stream ends.
 //   - CopyToNode and Exec send their request in the first message, then data;
 //     ImageLoad sends only data. Closing the sending side ends the data.
+//   - ImagePull streams PullProgress messages as the pull advances (none is
+//     sent before the runtime accepted the request); the call's final status
+//     says whether the image arrived.
 //   - Cancelling a call, on either side, stops the work on both.
 type RuntimeServer interface {
 	Info(context.Context, *InfoRequest) (*RuntimeInfo, error)
@@ -447,6 +505,11 @@ type RuntimeServer interface {
 	// Exec: the first ExecInput is the start message; stdin chunks follow, then
 	// close_stdin. The server sends stdout/stderr chunks, then exit_code last.
 	Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error
+	// ExecAll: one command in several nodes with one stdin, sent once. The first
+	// ExecAllInput is the start message; stdin chunks follow, then close_stdin
+	// (none when the start names stdin_images). The server sends stdin progress
+	// now and then and one result per node as its command ends.
+	ExecAll(grpc.BidiStreamingServer[ExecAllInput, ExecAllOutput]) error
 	Logs(*LogsRequest, grpc.ServerStreamingServer[Chunk]) error
 	// CopyToNode: the first message is the start message, then tar data.
 	CopyToNode(grpc.ClientStreamingServer[CopyToNodeInput, Empty]) error
@@ -455,6 +518,8 @@ type RuntimeServer interface {
 	ImageLoad(grpc.ClientStreamingServer[Chunk, ImageLoadReply]) error
 	ImageSave(*ImageSaveRequest, grpc.ServerStreamingServer[Chunk]) error
 	ImageTag(context.Context, *ImageTagRequest) (*Empty, error)
+	ImageInspect(context.Context, *ImageRef) (*Image, error)
+	ImagePull(*ImagePullRequest, grpc.ServerStreamingServer[PullProgress]) error
 	mustEmbedUnimplementedRuntimeServer()
 }
 
@@ -522,6 +587,9 @@ func (UnimplementedRuntimeServer) ListNodes(context.Context, *Selector) (*NodeLi
 func (UnimplementedRuntimeServer) Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error {
 	return status.Error(codes.Unimplemented, "method Exec not implemented")
 }
+func (UnimplementedRuntimeServer) ExecAll(grpc.BidiStreamingServer[ExecAllInput, ExecAllOutput]) error {
+	return status.Error(codes.Unimplemented, "method ExecAll not implemented")
+}
 func (UnimplementedRuntimeServer) Logs(*LogsRequest, grpc.ServerStreamingServer[Chunk]) error {
 	return status.Error(codes.Unimplemented, "method Logs not implemented")
 }
@@ -542,6 +610,12 @@ func (UnimplementedRuntimeServer) ImageSave(*ImageSaveRequest, grpc.ServerStream
 }
 func (UnimplementedRuntimeServer) ImageTag(context.Context, *ImageTagRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method ImageTag not implemented")
+}
+func (UnimplementedRuntimeServer) ImageInspect(context.Context, *ImageRef) (*Image, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImageInspect not implemented")
+}
+func (UnimplementedRuntimeServer) ImagePull(*ImagePullRequest, grpc.ServerStreamingServer[PullProgress]) error {
+	return status.Error(codes.Unimplemented, "method ImagePull not implemented")
 }
 func (UnimplementedRuntimeServer) mustEmbedUnimplementedRuntimeServer() {}
 func (UnimplementedRuntimeServer) testEmbeddedByValue()                 {}
@@ -895,6 +969,13 @@ func _Runtime_Exec_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Runtime_ExecServer = grpc.BidiStreamingServer[ExecInput, ExecOutput]
 
+func _Runtime_ExecAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(RuntimeServer).ExecAll(&grpc.GenericServerStream[ExecAllInput, ExecAllOutput]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Runtime_ExecAllServer = grpc.BidiStreamingServer[ExecAllInput, ExecAllOutput]
+
 func _Runtime_Logs_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(LogsRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -977,6 +1058,35 @@ func _Runtime_ImageTag_Handler(srv interface{}, ctx context.Context, dec func(in
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _Runtime_ImageInspect_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImageRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).ImageInspect(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_ImageInspect_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).ImageInspect(ctx, req.(*ImageRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_ImagePull_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ImagePullRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RuntimeServer).ImagePull(m, &grpc.GenericServerStream[ImagePullRequest, PullProgress]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Runtime_ImagePullServer = grpc.ServerStreamingServer[PullProgress]
 
 // Runtime_ServiceDesc is the grpc.ServiceDesc for Runtime service.
 // It's only intended for direct use with grpc.RegisterService,
@@ -1065,11 +1175,21 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ImageTag",
 			Handler:    _Runtime_ImageTag_Handler,
 		},
+		{
+			MethodName: "ImageInspect",
+			Handler:    _Runtime_ImageInspect_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Exec",
 			Handler:       _Runtime_Exec_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "ExecAll",
+			Handler:       _Runtime_ExecAll_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},
@@ -1096,6 +1216,11 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "ImageSave",
 			Handler:       _Runtime_ImageSave_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ImagePull",
+			Handler:       _Runtime_ImagePull_Handler,
 			ServerStreams: true,
 		},
 	},

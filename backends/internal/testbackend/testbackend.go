@@ -13,7 +13,11 @@
 //   - file "/pattern/N" and image "pattern:N" are N bytes of Pattern;
 //     image "endless" never ends; file "/copied/DIR" is the sha256 of what
 //     CopyToNode put into DIR;
-//   - ImageLoad returns "sha256:HEX" and "size:N" of the stream it read.
+//   - ImageLoad returns "sha256:HEX" and "size:N" of the stream it read;
+//   - ImageInspect knows image "present" (SampleImage);
+//   - ImagePull of "progress:N" reports N steps of 100 bytes and succeeds;
+//     "fail-KIND" reports one step, then fails; "block" reports one step,
+//     then waits for the context to end.
 //
 // The fake reports what it observed on Events, for tests to wait on.
 package testbackend
@@ -275,6 +279,15 @@ func (f *Fake) Exec(ctx context.Context, node string, spec backends.ExecSpec) (i
 			return 0, fmt.Errorf("exec in node %s: %w", node, err)
 		}
 		return 0, nil
+	case "sha256":
+		h := sha256.New()
+		if spec.Stdin != nil {
+			if _, err := io.Copy(h, spec.Stdin); err != nil {
+				return 0, fmt.Errorf("exec in node %s: %w", node, err)
+			}
+		}
+		fmt.Fprintln(stdout, hex.EncodeToString(h.Sum(nil)))
+		return 0, nil
 	case "split":
 		for i := 0; i < 3; i++ {
 			fmt.Fprintf(stdout, "%s %d\n", spec.Cmd[1], i)
@@ -424,6 +437,57 @@ func (f *Fake) ImageSave(ctx context.Context, refs []string) (io.ReadCloser, err
 		return f.closeReporter("image save", Pattern(1<<62)), nil
 	}
 	return nil, fmt.Errorf("save image %s: %w", ref, backends.NotFound("image "+strconv.Quote(ref)))
+}
+
+// SampleImage is what ImageInspect returns for "present": every field set.
+func SampleImage() backends.Image {
+	return backends.Image{
+		ID:   "sha256:" + strings.Repeat("0123456789abcdef", 4),
+		Refs: []string{"present", "docker.io/library/present:latest"},
+		Size: 5 << 30,
+	}
+}
+
+func (f *Fake) ImageInspect(ctx context.Context, ref string) (backends.Image, error) {
+	if err := Failure(ref, "inspect image "+ref, "image "+strconv.Quote(ref)); err != nil {
+		return backends.Image{}, err
+	}
+	if ref != "present" {
+		return backends.Image{}, fmt.Errorf("inspect image %s: %w", ref, backends.NotFound("image "+strconv.Quote(ref)))
+	}
+	return SampleImage(), nil
+}
+
+func (f *Fake) ImagePull(ctx context.Context, ref string, opts backends.PullOptions) error {
+	progress := func(p backends.PullProgress) {
+		if opts.Progress != nil {
+			opts.Progress(p)
+		}
+	}
+	if n, ok := strings.CutPrefix(ref, "progress:"); ok {
+		steps, err := strconv.ParseInt(n, 10, 64)
+		if err != nil {
+			return backends.NewError(backends.ErrInvalid, "image "+ref, err.Error())
+		}
+		for i := int64(1); i <= steps; i++ {
+			status := "Downloading"
+			if i == steps {
+				status = "Complete"
+			}
+			progress(backends.PullProgress{Done: 100 * i, Total: 100 * steps, Status: status})
+		}
+		return nil
+	}
+	progress(backends.PullProgress{Done: 1, Total: 2, Status: "Downloading"})
+	if ref == "block" {
+		<-ctx.Done()
+		f.event("image pull: context done")
+		return fmt.Errorf("pull image %s: %w", ref, ctx.Err())
+	}
+	if err := Failure(ref, "pull image "+ref, "image "+strconv.Quote(ref)); err != nil {
+		return err
+	}
+	return fmt.Errorf("pull image %s: %w", ref, backends.NotFound("image "+strconv.Quote(ref)))
 }
 
 type crashReader struct{}

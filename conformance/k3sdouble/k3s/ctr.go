@@ -2,6 +2,7 @@ package k3s
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -222,32 +223,76 @@ func decimalSize(n int64) string {
 	return fmt.Sprintf("%.4g%s", f, units[i])
 }
 
-// runCrictl answers `crictl images`, the CRI view of the k8s.io namespace.
+// runCrictl answers `crictl images`, the CRI view of the k8s.io namespace:
+// as a table, IDs only (-q), or as JSON (-o json) with one entry per image
+// ID, the way crictl prints the CRI's ListImages.
 func runCrictl(ctx context.Context, env Env, args []string) int {
-	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
-		args = args[1:]
-	}
-	if len(args) == 0 || (args[0] != "images" && args[0] != "image" && args[0] != "img") {
-		fmt.Fprintln(env.Stderr, "crictl: the k3s test double supports only `crictl images`")
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(env.Stderr, "crictl: "+format+"\n", a...)
 		return 1
 	}
-	quiet := false
-	for _, a := range args[1:] {
-		if a == "-q" || a == "--quiet" {
+	// Global flags come before the command; these take a value.
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		name, _, hasVal := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		args = args[1:]
+		switch name {
+		case "r", "runtime-endpoint", "i", "image-endpoint", "c", "config", "t", "timeout":
+			if !hasVal && len(args) > 0 {
+				args = args[1:]
+			}
+		}
+	}
+	if len(args) == 0 || (args[0] != "images" && args[0] != "image" && args[0] != "img") {
+		return fail("the k3s test double supports only `crictl images`")
+	}
+	quiet, output := false, "table"
+	var filter string
+	rest := args[1:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		switch {
+		case a == "-q" || a == "--quiet":
 			quiet = true
+		case a == "-o" || a == "--output":
+			if i+1 >= len(rest) {
+				return fail("flag needs an argument: %s", a)
+			}
+			i++
+			output = rest[i]
+		case strings.HasPrefix(a, "-o=") || strings.HasPrefix(a, "--output="):
+			_, output, _ = strings.Cut(a, "=")
+		case strings.HasPrefix(a, "-o") && !strings.HasPrefix(a, "--"):
+			output = strings.TrimPrefix(a, "-o")
+		case a == "--digests" || a == "--no-trunc" || a == "-v" || a == "--verbose" || a == "-a" || a == "--all" || a == "--pinned":
+		case strings.HasPrefix(a, "-"):
+			return fail("flag provided but not defined: %s", a)
+		default:
+			filter = a
 		}
 	}
 	imgs, err := readImages(dataDirFromEnv(env))
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "crictl: %v\n", err)
-		return 1
+		return fail("%v", err)
+	}
+	var k8s []storedImage
+	for _, img := range imgs {
+		if img.Namespace == "k8s.io" && (filter == "" || criMatches(img.Ref, filter)) {
+			k8s = append(k8s, img)
+		}
+	}
+	switch output {
+	case "json":
+		return crictlJSON(env, k8s, fail)
+	case "table", "":
+	default:
+		return fail("unsupported output format %q (the k3s test double knows json and table)", output)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 10, 1, 3, ' ', 0)
 	if !quiet {
 		fmt.Fprintln(tw, "IMAGE\tTAG\tIMAGE ID\tSIZE")
 	}
-	for _, img := range imgs {
-		if img.Namespace != "k8s.io" || strings.Contains(img.Ref, "@") {
+	for _, img := range k8s {
+		if strings.Contains(img.Ref, "@") {
 			continue
 		}
 		id := strings.TrimPrefix(img.ConfigDigest, "sha256:")
@@ -266,6 +311,83 @@ func runCrictl(ctx context.Context, env Env, args []string) int {
 	}
 	tw.Flush()
 	return 0
+}
+
+// criImage is one image as `crictl images -o json` prints it.
+type criImage struct {
+	ID          string   `json:"id"`
+	RepoTags    []string `json:"repoTags"`
+	RepoDigests []string `json:"repoDigests"`
+	// Size is a decimal string: protobuf's JSON for a uint64.
+	Size     string  `json:"size"`
+	UID      *string `json:"uid"`
+	Username string  `json:"username"`
+	Spec     *string `json:"spec"`
+	Pinned   bool    `json:"pinned"`
+}
+
+// crictlJSON groups the namespace's names by image ID, as containerd's CRI
+// does: tags under repoTags, NAME@manifest-digest under repoDigests.
+func crictlJSON(env Env, imgs []storedImage, fail func(string, ...any) int) int {
+	var list []*criImage
+	byID := map[string]*criImage{}
+	for _, img := range imgs {
+		id := img.ConfigDigest
+		if id == "" {
+			id = img.Digest // an index without a config for this platform
+		}
+		c, ok := byID[id]
+		if !ok {
+			c = &criImage{ID: id, RepoTags: []string{}, RepoDigests: []string{}, Size: fmt.Sprint(img.Size)}
+			byID[id] = c
+			list = append(list, c)
+		}
+		name := img.Ref
+		if n, _, isDigest := strings.Cut(img.Ref, "@"); isDigest {
+			name = n
+		} else {
+			c.RepoTags = appendNew(c.RepoTags, img.Ref)
+			if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+				name = name[:i]
+			}
+		}
+		c.RepoDigests = appendNew(c.RepoDigests, name+"@"+img.Digest)
+	}
+	out := struct {
+		Images []*criImage `json:"images"`
+	}{Images: list}
+	if out.Images == nil {
+		out.Images = []*criImage{}
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return fail("%v", err)
+	}
+	fmt.Fprintln(env.Stdout, string(b))
+	return 0
+}
+
+func appendNew(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// criMatches is crictl's image filter: a full reference, or a repository
+// with any tag.
+func criMatches(ref, filter string) bool {
+	want := normalizeRef(filter)
+	if ref == want {
+		return true
+	}
+	repo := ref
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		repo = ref[:i]
+	}
+	return strings.TrimSuffix(want, ":latest") == repo
 }
 
 // importAirgapImages imports the tarballs in <data-dir>/agent/images at

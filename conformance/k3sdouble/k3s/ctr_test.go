@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"io/fs"
 	"os"
@@ -215,5 +216,100 @@ func tarDir(t *testing.T, src, dst string) {
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// crictl's JSON lists each image once, by the ID k3d compares with the
+// source runtime's (the config digest), with every tag naming it; a
+// rebuilt image imported under an old tag takes that tag over.
+func TestCrictlImagesJSONByImageID(t *testing.T) {
+	data := t.TempDir()
+	archive, img := dockerArchive(t, "app:v1", "app:latest")
+	if code, _, errOut := runTool(t, data, bytes.NewReader(archive), "ctr", "-n", "k8s.io", "images", "import", "-"); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	other, _ := dockerArchive(t, "registry.local:5000/tools/other:2")
+	if code, _, errOut := runTool(t, data, bytes.NewReader(other), "ctr", "-n", "k8s.io", "images", "import", "-"); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	hidden, _ := dockerArchive(t, "elsewhere:1")
+	if code, _, errOut := runTool(t, data, bytes.NewReader(hidden), "ctr", "-n", "default", "images", "import", "-"); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	type listed struct {
+		Images []struct {
+			ID          string   `json:"id"`
+			RepoTags    []string `json:"repoTags"`
+			RepoDigests []string `json:"repoDigests"`
+			Size        string   `json:"size"`
+			Pinned      *bool    `json:"pinned"`
+		} `json:"images"`
+	}
+	list := func(args ...string) listed {
+		t.Helper()
+		code, out, errOut := runTool(t, data, nil, args...)
+		if code != 0 {
+			t.Fatalf("%v = %d: %s", args, code, errOut)
+		}
+		var l listed
+		if err := json.Unmarshal([]byte(out), &l); err != nil {
+			t.Fatalf("%v printed no JSON image list: %v\n%s", args, err, out)
+		}
+		return l
+	}
+	cfg, _ := img.ConfigName()
+	_, ls, _ := runTool(t, data, nil, "ctr", "-n", "k8s.io", "images", "ls")
+	ls = strings.Join(strings.Fields(ls), " ")
+	for _, args := range [][]string{
+		{"crictl", "images", "-o", "json"},
+		{"crictl", "images", "--output", "json"},
+		{"crictl", "images", "-o=json"},
+		{"crictl", "--runtime-endpoint", "unix:///run/k3s/containerd/containerd.sock", "images", "--output=json"},
+		{"k3s", "crictl", "img", "-ojson"},
+	} {
+		l := list(args...)
+		if len(l.Images) != 2 {
+			t.Fatalf("%v lists %d images, want 2 (one per image ID, k8s.io only):\n%+v", args, len(l.Images), l)
+		}
+		a := l.Images[0]
+		if a.ID != cfg.String() {
+			t.Errorf("%v: id %s, want the config digest %s", args, a.ID, cfg)
+		}
+		if strings.Join(a.RepoTags, " ") != "docker.io/library/app:latest docker.io/library/app:v1" {
+			t.Errorf("%v: repoTags %v", args, a.RepoTags)
+		}
+		// The digest of the manifest containerd made of the archive, as
+		// `ctr images ls` shows it.
+		if len(a.RepoDigests) != 1 || !strings.Contains(ls, "docker.io/library/app:v1 "+mediaDockerManifest+" "+strings.TrimPrefix(a.RepoDigests[0], "docker.io/library/app@")) {
+			t.Errorf("%v: repoDigests %v, want the manifest digest `ctr images ls` shows:\n%s", args, a.RepoDigests, ls)
+		}
+		if a.Size == "" || a.Size == "0" || a.Pinned == nil {
+			t.Errorf("%v: size %q, pinned %v: want crictl's fields", args, a.Size, a.Pinned)
+		}
+		if strings.Join(l.Images[1].RepoTags, " ") != "registry.local:5000/tools/other:2" {
+			t.Errorf("%v: second image tags %v", args, l.Images[1].RepoTags)
+		}
+	}
+
+	rebuilt, img2 := dockerArchive(t, "app:v1")
+	if code, _, errOut := runTool(t, data, bytes.NewReader(rebuilt), "ctr", "-n", "k8s.io", "images", "import", "-"); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	cfg2, _ := img2.ConfigName()
+	ids := map[string]string{}
+	for _, im := range list("crictl", "images", "-o", "json").Images {
+		for _, tag := range im.RepoTags {
+			ids[tag] = im.ID
+		}
+	}
+	if ids["docker.io/library/app:v1"] != cfg2.String() || ids["docker.io/library/app:latest"] != cfg.String() {
+		t.Errorf("after importing a rebuilt app:v1: ids by tag %v, want app:v1=%s and app:latest=%s", ids, cfg2, cfg)
+	}
+
+	if code, out, _ := runTool(t, t.TempDir(), nil, "crictl", "images", "-o", "json"); code != 0 || strings.Join(strings.Fields(out), "") != `{"images":[]}` {
+		t.Errorf("no images: exit %d, %q", code, out)
+	}
+	if code, _, errOut := runTool(t, data, nil, "crictl", "images", "-o", "xml"); code == 0 || !strings.Contains(errOut, "xml") {
+		t.Errorf("unknown format: exit %d, %q", code, errOut)
 	}
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/k3d/k3d/backends"
 	"github.com/k3d/k3d/backends/podman"
@@ -12,7 +13,11 @@ import (
 
 func main() {
 	// Stderr goes to k3d's debug log.
-	rt, err := podman.New(podman.Options{Report: os.Stderr})
+	cache, _ := os.UserCacheDir()
+	if cache != "" {
+		cache = filepath.Join(cache, "k3d")
+	}
+	rt, err := podman.New(podman.Options{Report: os.Stderr, CacheDir: cache})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "k3d-runtime-podman:", err)
 		os.Exit(1)

@@ -18,7 +18,7 @@ type CreateClusterCmd struct {
 
 	Servers int    `short:"s" default:"1" aliases:"masters" help:"Number of servers."`
 	Agents  int    `short:"a" default:"0" aliases:"workers" help:"Number of agents."`
-	Image   string `short:"i" default:"${default_image}" help:"k3s node image (must be present in the runtime: nothing is pulled)."`
+	Image   string `short:"i" default:"${default_image}" help:"k3s node image; pulled (with progress) only when the runtime does not have it."`
 	APIPort string `name:"api-port" placeholder:"[HOST:]PORT" help:"Where the Kubernetes API is published (default 127.0.0.1 and a free port)."`
 
 	Ports         []string  `short:"p" name:"port" sep:"none" placeholder:"[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL][@FILTER]" help:"Publish a port, e.g. 8080:80@loadbalancer."`

@@ -26,16 +26,15 @@ type ImageImportCmd struct {
 	Cluster string   `short:"c" aliases:"name" default:"${default_cluster}" help:"Cluster to import into."`
 	From    string   `enum:",docker,podman,containerd" default:"" placeholder:"RUNTIME" help:"Read images from this runtime (default: the cluster's own)."`
 	Nodes   string   `placeholder:"FILTER" help:"Only these nodes (node filter, e.g. server:0 or agent:*; default every server and agent)."`
-	Force   bool     `help:"Import even into nodes that list every image already."`
-	// Neither flag has anything to keep: the stream goes straight into the
-	// nodes and no tarball is written. They are accepted so that k3d v5 and
-	// seed scripts keep working.
-	KeepTarball bool `name:"keep-tarball" short:"k" help:"Accepted for k3d v5 scripts: no tarball is written, so none is kept."`
-	NoRemove    bool `name:"no-remove" help:"Accepted for seed scripts: no tarball is written, so none is kept."`
+	Force   bool     `help:"Import even into nodes that hold every image already (same image ID under every name)."`
+	// The stream goes straight into the nodes; a tarball is written only
+	// when asked for, and then kept where nodes added later find it.
+	KeepTarball bool `name:"keep-tarball" short:"k" help:"Also write each image stream as a tarball into the cluster's image volume (/k3d/images in every node) and keep it there: nodes added later with k3d create node import it."`
+	NoRemove    bool `name:"no-remove" help:"Same as --keep-tarball (the seed's name)."`
 }
 
 func (c *ImageImportCmd) Run(env *Env) error {
-	o := engine.ImportOptions{Cluster: c.Cluster, Nodes: c.Nodes, Force: c.Force, Stdin: os.Stdin}
+	o := engine.ImportOptions{Cluster: c.Cluster, Nodes: c.Nodes, Force: c.Force, Stdin: os.Stdin, KeepTarball: c.KeepTarball || c.NoRemove}
 	for _, s := range c.Sources {
 		if s == "-" {
 			o.Tarballs = append(o.Tarballs, s)
@@ -48,9 +47,6 @@ func (c *ImageImportCmd) Run(env *Env) error {
 			continue
 		}
 		o.Images = append(o.Images, s)
-	}
-	if c.KeepTarball || c.NoRemove {
-		env.Log.Debug().Msg("--keep-tarball/--no-remove: images are streamed into the nodes, no tarball is written")
 	}
 	err := env.withEngine(env.ctx, func(e *engine.Engine) error {
 		if c.From != "" && len(o.Images) > 0 {
@@ -101,8 +97,12 @@ func (c *ImageImportCmd) report(env *Env, res engine.ImportResult, images []stri
 			strings.Join(c.Sources, ", "), strings.Join(res.Imported, ", "), megabytes(res.Bytes), elapsed(res.Duration))
 	}
 	if len(res.Skipped) > 0 {
-		env.Log.Info().Msgf("Skipped %s: already holding %s (--force imports anyway)",
+		env.Log.Info().Msgf("Skipped %s: already holding %s as it is now (--force imports anyway)",
 			strings.Join(res.Skipped, ", "), strings.Join(images, ", "))
+	}
+	if len(res.Kept) > 0 {
+		env.Log.Info().Msgf("Kept %s in volume %s (mounted at /k3d/images in every node): nodes added with `k3d create node` import it; import it by hand with `ctr -n k8s.io images import FILE` in a node",
+			strings.Join(res.Kept, ", "), res.ImageVolume)
 	}
 }
 

@@ -16,7 +16,7 @@ type CreateNodeCmd struct {
 	Cluster   string        `short:"c" default:"${default_cluster}" help:"Cluster to add the nodes to."`
 	Role      string        `default:"agent" enum:"server,agent,master,worker" help:"server or agent."`
 	Replicas  int           `default:"1" help:"How many nodes to add."`
-	Image     string        `short:"i" help:"k3s image (default: the image of the cluster's nodes)."`
+	Image     string        `short:"i" help:"k3s image (default: the image of the cluster's nodes); pulled only when the runtime does not have it."`
 	Memory    string        `help:"Memory limit per node, e.g. 1g."`
 	K3sArgs   rawValues     `name:"k3s-arg" sep:"none" placeholder:"ARG" help:"Add an argument to the nodes' k3s."`
 	Env       []string      `short:"e" name:"env" sep:"none" placeholder:"KEY=VALUE" help:"Set an environment variable in the nodes."`

@@ -1,0 +1,69 @@
+package loadbalancer
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
+
+// An upstream whose name stops resolving (aardvark-dns reloading) keeps
+// getting connections at the address it resolved to before.
+func TestResolverFallsBackToLastAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+
+	dnsUp := true
+	r := newResolver()
+	r.lookup = func(ctx context.Context, host string) ([]string, error) {
+		if host != "k3d-dev-server-0" || !dnsUp {
+			return nil, &net.DNSError{Err: "i/o timeout", Name: host, IsTimeout: true}
+		}
+		return []string{"127.0.0.1"}, nil
+	}
+	d := &net.Dialer{Timeout: time.Second}
+	addr := net.JoinHostPort("k3d-dev-server-0", port)
+
+	if _, _, err := r.dial(context.Background(), d, "tcp", net.JoinHostPort("k3d-dev-agent-9", port)); err == nil {
+		t.Fatal("dial of a name that never resolved succeeded")
+	}
+	c, news, err := r.dial(context.Background(), d, "tcp", addr)
+	if err != nil || news {
+		t.Fatalf("dial while DNS answers: news=%v err=%v", news, err)
+	}
+	c.Close()
+
+	dnsUp = false
+	for i, wantNews := range []bool{true, false} {
+		c, news, err := r.dial(context.Background(), d, "tcp", addr)
+		if err != nil {
+			t.Fatalf("dial %d while DNS fails: want the last address, got %v", i, err)
+		}
+		c.Close()
+		if news != wantNews {
+			t.Errorf("dial %d while DNS fails: news=%v, want %v (one log line per outage)", i, news, wantNews)
+		}
+	}
+
+	// Once the name is dropped from every listener, its address is forgotten.
+	r.forget(map[string]bool{})
+	_, _, err = r.dial(context.Background(), d, "tcp", addr)
+	var dnsErr *net.DNSError
+	if !errors.As(err, &dnsErr) {
+		t.Fatalf("dial after forget while DNS fails: want the DNS error, got %v", err)
+	}
+}
