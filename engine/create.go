@@ -144,7 +144,7 @@ func (e *Engine) createPlanned(ctx context.Context, p *clusterPlan, made *create
 	}
 
 	p.api.release()
-	if _, err := e.startNodes(ctx, specNames(specs)); err != nil {
+	if _, err := e.startNodes(ctx, specNames(specs), initServerSpec(specs)); err != nil {
 		return err
 	}
 	if p.opts.NoWait {
@@ -226,28 +226,62 @@ func (e *Engine) ensureImageVolume(ctx context.Context, p *clusterPlan, made *cr
 	return nil
 }
 
-// startNodes starts nodes all at once: agents and joining servers retry until
-// server-0 answers, so nothing is gained by starting them in order. It
-// returns, per node, the time to follow its output from (see runStart).
-func (e *Engine) startNodes(ctx context.Context, names []string) (map[string]time.Time, error) {
+// startNodes starts the init server first (when first names one), then the
+// other nodes all at once. The joining servers and the agents look the init
+// server up by name as soon as they start, and a runtime's DNS knows a node
+// only once it runs: Podman's aardvark-dns forwards a name it does not know
+// yet to the host's resolvers, and with none reachable (an air-gapped host)
+// it stops answering every query for tens of seconds. Started first, the
+// init server is always known; the others still start together, since they
+// retry until it answers. It returns, per node, the time to follow its
+// output from (see runStart).
+func (e *Engine) startNodes(ctx context.Context, names []string, first string) (map[string]time.Time, error) {
 	var mu sync.Mutex
 	starts := map[string]time.Time{}
+	start := func(ctx context.Context, name string) error {
+		if err := e.rt.StartNode(ctx, name); err != nil {
+			return wrapf(err, "start node %s", name)
+		}
+		n, err := e.rt.InspectNode(ctx, name)
+		if err != nil {
+			return wrapf(err, "inspect node %s", name)
+		}
+		mu.Lock()
+		starts[name] = runStart(n.State)
+		mu.Unlock()
+		return nil
+	}
 	err := e.step(fmt.Sprintf("Starting %d nodes", len(names)), func() error {
-		return forEach(ctx, names, func(ctx context.Context, name string) error {
-			if err := e.rt.StartNode(ctx, name); err != nil {
-				return wrapf(err, "start node %s", name)
+		rest := names
+		if first != "" && slices.Contains(names, first) && len(names) > 1 {
+			if err := start(ctx, first); err != nil {
+				return err
 			}
-			n, err := e.rt.InspectNode(ctx, name)
-			if err != nil {
-				return wrapf(err, "inspect node %s", name)
-			}
-			mu.Lock()
-			starts[name] = runStart(n.State)
-			mu.Unlock()
-			return nil
-		})
+			rest = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == first })
+		}
+		return forEach(ctx, rest, start)
 	})
 	return starts, err
+}
+
+// initServer is the node among nodes that starts the cluster ("" if none).
+func initServer(nodes []Node) string {
+	for _, n := range nodes {
+		if n.Role == RoleServer && n.Labels[LabelServerIsInit] == "true" {
+			return n.Name
+		}
+	}
+	return ""
+}
+
+// initServerSpec is initServer for nodes about to be created.
+func initServerSpec(specs []backends.NodeSpec) string {
+	for _, s := range specs {
+		if Role(s.Labels[LabelRole]) == RoleServer && s.Labels[LabelServerIsInit] == "true" {
+			return s.Name
+		}
+	}
+	return ""
 }
 
 // runStart is where the output of a node's current run begins: just after

@@ -832,3 +832,35 @@ func TestRunStartExcludesThePreviousRun(t *testing.T) {
 		t.Errorf("a first run is read from the start, got %v", got)
 	}
 }
+
+// The init server runs before any other node starts, for create and for
+// start: the others look it up by name at once, and a runtime's DNS knows a
+// node only once it runs.
+func TestInitServerStartsFirst(t *testing.T) {
+	te := newTestEnv(t)
+	var mu sync.Mutex
+	var early []string
+	te.rt.OnStart = func(h *fake.Handle) {
+		if h.Name() != "k3d-dev-server-0" {
+			n, err := te.rt.InspectNode(context.Background(), "k3d-dev-server-0")
+			if err != nil || !n.State.Running {
+				mu.Lock()
+				early = append(early, h.Name())
+				mu.Unlock()
+			}
+		}
+		fake.DefaultOnStart(h)
+	}
+	if _, err := te.e.CreateCluster(ctxT(t), CreateClusterOptions{Name: "dev", Servers: 3, Agents: 2, Image: testImage, Timeout: 20 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := te.e.StopCluster(ctxT(t), "dev"); err != nil {
+		t.Fatal(err)
+	}
+	if err := te.e.StartCluster(ctxT(t), "dev", StartOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if len(early) > 0 {
+		t.Errorf("nodes started before the init server k3d-dev-server-0 ran: %v", early)
+	}
+}

@@ -185,7 +185,7 @@ func (e *Engine) addNodes(ctx context.Context, cluster string, specs []backends.
 	if err != nil {
 		return err
 	}
-	if _, err := e.startNodes(ctx, specNames(specs)); err != nil {
+	if _, err := e.startNodes(ctx, specNames(specs), ""); err != nil {
 		return err
 	}
 	if !noWait {

@@ -38,7 +38,7 @@ func (e *Engine) StartCluster(ctx context.Context, name string, o StartOptions) 
 		e.note(fmt.Sprintf("cluster %s is running already", name))
 		return nil
 	}
-	starts, err := e.startNodes(ctx, stopped)
+	starts, err := e.startNodes(ctx, stopped, initServer(c.Nodes))
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func (e *Engine) StartNode(ctx context.Context, name string, o StartOptions) err
 	if n.Running {
 		return nil
 	}
-	starts, err := e.startNodes(ctx, []string{name})
+	starts, err := e.startNodes(ctx, []string{name}, "")
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@
 #   2. the Docker backend through the protocol against the Docker API called directly
 #      (2b containerd against its client and libcni, 2c Podman against its bindings)
 #   3. k3d create/delete cluster against the same containers made through the runtime
+#   4. k3d image import into four nodes against the save stream piped into one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -50,3 +51,8 @@ fi
 echo
 echo "== 3. create/delete cluster vs the same containers made directly"
 hack/bench-create.sh
+
+echo
+echo "== 4. k3d image import of 200 MB into 1 server + 3 agents vs the save stream piped into one node"
+K3D_TEST_RUNTIMES=${K3D_TEST_RUNTIMES:-$RUNTIMES} go test ./conformance/e2e/ -count=1 -timeout 60m -run '^$' \
+	-bench 'BenchmarkImageImport' -benchtime "${K3D_BENCH_ROUNDS:-3}x" | grep -vE '^(goos|goarch|pkg|cpu):'

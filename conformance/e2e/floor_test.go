@@ -154,9 +154,11 @@ func (p floorPlan) renamed(to string) floorPlan {
 	return q
 }
 
-// up creates the plan's network and volumes, creates every node and starts
-// them all at once, and waits until each k3s node prints its readiness line:
-// the least any tool must do to bring the same cluster up.
+// up creates the plan's network and volumes, creates every node, starts the
+// init server and then the others all at once, and waits until each k3s node
+// prints its readiness line: the least any tool must do to bring the same
+// cluster up (the others look the init server up by name as they start, and
+// Podman's DNS stalls on a name it does not know yet).
 func (p floorPlan) up(ctx context.Context, rt backends.Runtime) error {
 	if _, err := rt.CreateNetwork(ctx, p.network); err != nil {
 		return fmt.Errorf("floor: create network %s: %w", p.network.Name, err)
@@ -166,7 +168,7 @@ func (p floorPlan) up(ctx context.Context, rt backends.Runtime) error {
 			return fmt.Errorf("floor: create volume %s: %w", v.Name, err)
 		}
 	}
-	return eachNode(p.nodes, func(n floorNode) error {
+	err := eachNode(p.nodes, func(n floorNode) error {
 		if _, err := rt.CreateNode(ctx, n.spec); err != nil {
 			return fmt.Errorf("floor: create node %s: %w", n.spec.Name, err)
 		}
@@ -175,9 +177,31 @@ func (p floorPlan) up(ctx context.Context, rt backends.Runtime) error {
 				return fmt.Errorf("floor: copy %s into %s: %w", file, n.spec.Name, err)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	start := func(n floorNode) error {
 		if err := rt.StartNode(ctx, n.spec.Name); err != nil {
 			return fmt.Errorf("floor: start node %s: %w", n.spec.Name, err)
 		}
+		return nil
+	}
+	var rest []floorNode
+	for _, n := range p.nodes {
+		if n.spec.Labels["k3d.server.init"] == "true" && len(p.nodes) > 1 {
+			if err := start(n); err != nil {
+				return err
+			}
+			continue
+		}
+		rest = append(rest, n)
+	}
+	if err := eachNode(rest, start); err != nil {
+		return err
+	}
+	return eachNode(p.nodes, func(n floorNode) error {
 		if line, ok := readyLines[n.role]; ok {
 			return waitLogLine(ctx, rt, n.spec.Name, line)
 		}
