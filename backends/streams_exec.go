@@ -195,24 +195,34 @@ func (c *Client) Exec(ctx context.Context, node string, spec ExecSpec) (int, err
 	return code, nil
 }
 
-// sendStdin copies the caller's stdin to the exec stream, then closes it. It
-// sends what each Read returns at once: an interactive command must see its
-// input without waiting for a chunk to fill.
+// sendStdin copies the caller's stdin to the exec stream, then closes it.
 func sendStdin(r io.Reader, stream pb.Runtime_ExecClient) error {
-	buf := make([]byte, chunkSize)
 	msg := &pb.ExecInput_Stdin{}
+	return sendChunks(r, func(b []byte) error {
+		msg.Stdin = b
+		return stream.Send(&pb.ExecInput{Input: msg})
+	}, func() {
+		if err := stream.Send(&pb.ExecInput{Input: &pb.ExecInput_CloseStdin{CloseStdin: &pb.Empty{}}}); err == nil {
+			_ = stream.CloseSend()
+		}
+	})
+}
+
+// sendChunks sends what each Read of r returns at once (an interactive
+// command must see its input without waiting for a chunk to fill), then
+// calls finish at EOF. A failed send ends it quietly: the call is over and
+// its status tells how. Only a failed read of r is returned.
+func sendChunks(r io.Reader, send func([]byte) error, finish func()) error {
+	buf := make([]byte, chunkSize)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			msg.Stdin = buf[:n]
-			if serr := stream.Send(&pb.ExecInput{Input: msg}); serr != nil {
-				return nil // the exec is over; its status tells how
+			if serr := send(buf[:n]); serr != nil {
+				return nil
 			}
 		}
 		if err == io.EOF {
-			if serr := stream.Send(&pb.ExecInput{Input: &pb.ExecInput_CloseStdin{CloseStdin: &pb.Empty{}}}); serr == nil {
-				_ = stream.CloseSend()
-			}
+			finish()
 			return nil
 		}
 		if err != nil {

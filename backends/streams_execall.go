@@ -199,24 +199,13 @@ func (c *Client) ExecAll(ctx context.Context, spec ExecAllSpec) ([]ExecResult, e
 }
 
 func sendExecAllStdin(r io.Reader, stream pb.Runtime_ExecAllClient) error {
-	buf := make([]byte, chunkSize)
 	msg := &pb.ExecAllInput_Stdin{}
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			msg.Stdin = buf[:n]
-			if serr := stream.Send(&pb.ExecAllInput{Input: msg}); serr != nil {
-				return nil // the call is over; its status tells how
-			}
+	return sendChunks(r, func(b []byte) error {
+		msg.Stdin = b
+		return stream.Send(&pb.ExecAllInput{Input: msg})
+	}, func() {
+		if err := stream.Send(&pb.ExecAllInput{Input: &pb.ExecAllInput_CloseStdin{CloseStdin: &pb.Empty{}}}); err == nil {
+			_ = stream.CloseSend()
 		}
-		if err == io.EOF {
-			if serr := stream.Send(&pb.ExecAllInput{Input: &pb.ExecAllInput_CloseStdin{CloseStdin: &pb.Empty{}}}); serr == nil {
-				_ = stream.CloseSend()
-			}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/k3d/k3d/conformance/internal/registrypush"
 	"github.com/k3d/k3d/conformance/k3sdouble"
 )
 
@@ -102,9 +102,7 @@ func TestNodeImagePull(t *testing.T) {
 }
 
 // pushDouble pushes the k3s test double's image, plus a layer of random
-// bytes, to ref, a repository of
-// the in-process registry, speaking the registry API directly (one POST per
-// blob, one PUT for the manifest).
+// bytes, to ref, a repository of the in-process registry.
 func pushDouble(ctx context.Context, t *testing.T, ref string) {
 	t.Helper()
 	var archive bytes.Buffer
@@ -134,62 +132,7 @@ func pushDouble(ctx context.Context, t *testing.T, ref string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + dst.RegistryStr() + "/v2/" + dst.RepositoryStr()
-	send := func(method, url, contentType string, body []byte) {
-		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("push %s: %v", ref, err)
-		}
-		msg, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("push %s: %s %s: %s: %s", ref, method, url, resp.Status, msg)
-		}
+	if err := registrypush.Push(ctx, "http://"+dst.RegistryStr(), dst.RepositoryStr(), dst.TagStr(), img); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
 	}
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range layers {
-		d, err := l.Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		blob, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		send(http.MethodPost, base+"/blobs/uploads/?digest="+d.String(), "application/octet-stream", blob)
-	}
-	cfg, err := img.RawConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgName, err := img.ConfigName()
-	if err != nil {
-		t.Fatal(err)
-	}
-	send(http.MethodPost, base+"/blobs/uploads/?digest="+cfgName.String(), "application/octet-stream", cfg)
-	manifest, err := img.RawManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mt, err := img.MediaType()
-	if err != nil {
-		t.Fatal(err)
-	}
-	send(http.MethodPut, base+"/manifests/"+dst.TagStr(), string(mt), manifest)
 }
