@@ -640,6 +640,10 @@ func TestCreateAndDeleteNodeUpdateTheLoadBalancer(t *testing.T) {
 	if sig := te.rt.Signals("k3d-dev-serverlb"); !slices.Contains(sig, "SIGHUP") {
 		t.Errorf("load balancer signals = %v, want SIGHUP", sig)
 	}
+	// The proxy can reach the new node even before DNS answers for it.
+	if ip := cfg.Hosts["k3d-extra-1"]; ip == "" || ip != te.nodeIP(t, "k3d-extra-1") {
+		t.Errorf("load balancer hosts %v: want the new agent at its address %s", cfg.Hosts, te.nodeIP(t, "k3d-extra-1"))
+	}
 
 	if err := te.engine().DeleteNode(ctx, "k3d-dev-agent-0"); err != nil {
 		t.Fatal(err)
@@ -650,6 +654,19 @@ func TestCreateAndDeleteNodeUpdateTheLoadBalancer(t *testing.T) {
 	if slices.Contains(web.Upstreams, "k3d-dev-agent-0:80") || len(only.Upstreams) != 0 {
 		t.Errorf("deleted agent still upstream: 80=%v 90=%v", web.Upstreams, only.Upstreams)
 	}
+	if _, ok := cfg.Hosts["k3d-dev-agent-0"]; ok {
+		t.Errorf("deleted agent still in the load balancer's hosts: %v", cfg.Hosts)
+	}
+}
+
+// nodeIP is the node's address on its first network, as the runtime says.
+func (te *testEnv) nodeIP(t *testing.T, name string) string {
+	t.Helper()
+	n, err := te.rt.InspectNode(context.Background(), name)
+	if err != nil || len(n.Networks) == 0 {
+		t.Fatalf("inspect %s: %v (networks %v)", name, err, n.Networks)
+	}
+	return n.Networks[0].IPv4
 }
 
 func TestAddingAServerToASingleServerClusterIsRefused(t *testing.T) {

@@ -78,6 +78,15 @@ func (e *Engine) updateLoadBalancer(ctx context.Context, cluster string, added, 
 		}
 		l.Upstreams = ups
 	}
+	// Where each node is now, for when the runtime's DNS does not answer
+	// (see loadbalancer.Config.Hosts); a node just added has an address
+	// only here until the proxy has looked it up.
+	cfg.Hosts = map[string]string{}
+	for _, n := range c.Nodes {
+		if n.Role.k3sNode() && n.IP != "" && !slices.Contains(removed, n.Name) {
+			cfg.Hosts[n.Name] = n.IP
+		}
+	}
 	if !hasAPI {
 		cfg.Listeners = append(cfg.Listeners, loadbalancer.Listener{Port: apiContainerPort, Protocol: "tcp", Upstreams: hostPorts(servers, apiContainerPort)})
 	}

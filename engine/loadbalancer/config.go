@@ -23,6 +23,12 @@ const (
 // Config is everything the proxy serves: one listener per port and protocol.
 type Config struct {
 	Listeners []Listener `json:"listeners"`
+	// Hosts are the addresses the engine last saw upstream hosts at (node
+	// name to IP). The proxy dials a name at its hint while the runtime's
+	// DNS does not answer for it: Podman's aardvark-dns can stop answering
+	// for a while when containers come and go, and a node just added has
+	// never been looked up yet.
+	Hosts map[string]string `json:"hosts,omitempty"`
 }
 
 // Listener accepts on Port (all addresses) and forwards each TCP connection or
@@ -44,7 +50,7 @@ func (c Config) Marshal() ([]byte, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	out := Config{Listeners: make([]Listener, len(c.Listeners))}
+	out := Config{Listeners: make([]Listener, len(c.Listeners)), Hosts: c.Hosts}
 	for i, l := range c.Listeners {
 		l.Upstreams = slices.Clone(l.Upstreams)
 		if l.Upstreams == nil {
@@ -98,6 +104,11 @@ func (c Config) validate() error {
 			return fmt.Errorf("load balancer config: listener %d: %s is listed twice", i, k)
 		}
 		seen[k] = true
+	}
+	for h, ip := range c.Hosts {
+		if net.ParseIP(ip) == nil {
+			return fmt.Errorf("load balancer config: host %s: %q is not an IP address", h, ip)
+		}
 	}
 	return nil
 }

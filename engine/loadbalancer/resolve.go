@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"time"
 )
 
 // resolver dials upstreams by name and remembers the addresses each name
@@ -66,6 +67,34 @@ func (r *resolver) dial(ctx context.Context, d *net.Dialer, network, addr string
 		errs = append(errs, lerr)
 	}
 	return nil, news, errors.Join(errs...)
+}
+
+// refresh looks every host up again, keeping the addresses of those that
+// resolve: an upstream that was never dialled still has an address to fall
+// back on when DNS stops answering.
+func (r *resolver) refresh(ctx context.Context, hosts []string, timeout time.Duration) {
+	for _, h := range hosts {
+		if net.ParseIP(h) != nil {
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, timeout)
+		ips, err := r.lookup(lctx, h)
+		cancel()
+		if err == nil && len(ips) > 0 {
+			r.mu.Lock()
+			r.last[h] = ips
+			delete(r.stale, h)
+			r.mu.Unlock()
+		}
+	}
+}
+
+// hint records an address the engine saw host at, as if it had resolved
+// there: it is newer than any earlier lookup.
+func (r *resolver) hint(host, ip string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last[host] = []string{ip}
 }
 
 // forget drops what is remembered of hosts no listener uses any more.

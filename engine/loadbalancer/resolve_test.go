@@ -67,3 +67,49 @@ func TestResolverFallsBackToLastAddress(t *testing.T) {
 		t.Fatalf("dial after forget while DNS fails: want the DNS error, got %v", err)
 	}
 }
+
+// A node the engine gave an address for is reachable while its name has
+// never resolved, and a refresh made while DNS answers is what a later
+// outage falls back on.
+func TestResolverUsesHintsAndRefreshedAddresses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	dnsUp := false
+	r := newResolver()
+	r.lookup = func(ctx context.Context, host string) ([]string, error) {
+		if !dnsUp {
+			return nil, &net.DNSError{Err: "i/o timeout", Name: host, IsTimeout: true}
+		}
+		return []string{"127.0.0.1"}, nil
+	}
+	d := &net.Dialer{Timeout: time.Second}
+
+	r.hint("k3d-dev-agent-3", "127.0.0.1")
+	if c, _, err := r.dial(context.Background(), d, "tcp", net.JoinHostPort("k3d-dev-agent-3", port)); err != nil {
+		t.Fatalf("dial a hinted node while DNS is down: %v", err)
+	} else {
+		c.Close()
+	}
+
+	dnsUp = true
+	r.refresh(context.Background(), []string{"k3d-dev-agent-4", "10.0.0.1"}, time.Second)
+	dnsUp = false
+	if c, _, err := r.dial(context.Background(), d, "tcp", net.JoinHostPort("k3d-dev-agent-4", port)); err != nil {
+		t.Fatalf("dial a refreshed node while DNS is down: %v", err)
+	} else {
+		c.Close()
+	}
+}

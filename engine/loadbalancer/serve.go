@@ -20,6 +20,9 @@ type options struct {
 	poll time.Duration
 	// dialTimeout bounds one upstream attempt, name lookup included.
 	dialTimeout time.Duration
+	// refresh is how often every upstream name is looked up again, so
+	// that each has a last known address for when DNS stops answering.
+	refresh time.Duration
 	// failMemory is how long a failed upstream is tried only as a last resort.
 	failMemory time.Duration
 	// udpIdle ends a UDP client's session after this long without a packet
@@ -34,6 +37,7 @@ func defaultOptions() options {
 	return options{
 		poll:        500 * time.Millisecond,
 		dialTimeout: 2 * time.Second,
+		refresh:     3 * time.Second,
 		failMemory:  5 * time.Second,
 		udpIdle:     60 * time.Second,
 		dropTo:      65534,
@@ -84,10 +88,24 @@ func serve(ctx context.Context, path string, opts options, logf func(string, ...
 	w := watcher{path: path, last: raw}
 	tick := time.NewTicker(opts.poll)
 	defer tick.Stop()
+	refresh := time.NewTicker(opts.refresh)
+	defer refresh.Stop()
+	refreshing := make(chan struct{}, 1)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-refresh.C:
+			// One refresh at a time; a slow DNS must not pile them up.
+			select {
+			case refreshing <- struct{}{}:
+				hosts := p.hosts()
+				go func() {
+					defer func() { <-refreshing }()
+					p.names.refresh(ctx, hosts, opts.dialTimeout)
+				}()
+			default:
+			}
 		case <-hup:
 			if cfg, ok := w.check(true, logf); ok {
 				logf("reloaded %s on SIGHUP: %s", path, p.apply(cfg))
@@ -202,10 +220,32 @@ func (p *proxy) apply(cfg Config) string {
 		}
 	}
 	p.names.forget(hosts)
+	for h, ip := range cfg.Hosts {
+		if hosts[h] {
+			p.names.hint(h, ip)
+		}
+	}
 	if failed > 0 {
 		return fmt.Sprintf("%d listeners, %d of them not opened", len(want), failed)
 	}
 	return fmt.Sprintf("%d listeners open", len(want))
+}
+
+// hosts are the upstream hosts of every listener.
+func (p *proxy) hosts() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, ups := range p.current {
+		for _, u := range ups {
+			if h, _, err := net.SplitHostPort(u); err == nil && !seen[h] {
+				seen[h] = true
+				out = append(out, h)
+			}
+		}
+	}
+	return out
 }
 
 func (p *proxy) open(k listenerKey, ups []string) (listener, error) {
