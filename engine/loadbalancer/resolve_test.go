@@ -11,21 +11,7 @@ import (
 // An upstream whose name stops resolving (aardvark-dns reloading) keeps
 // getting connections at the address it resolved to before.
 func TestResolverFallsBackToLastAddress(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	port := acceptingPort(t)
 
 	dnsUp := true
 	r := newResolver()
@@ -72,21 +58,7 @@ func TestResolverFallsBackToLastAddress(t *testing.T) {
 // never resolved, and a refresh made while DNS answers is what a later
 // outage falls back on.
 func TestResolverUsesHintsAndRefreshedAddresses(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	port := acceptingPort(t)
 	dnsUp := false
 	r := newResolver()
 	r.lookup = func(ctx context.Context, host string) ([]string, error) {
@@ -112,4 +84,26 @@ func TestResolverUsesHintsAndRefreshedAddresses(t *testing.T) {
 	} else {
 		c.Close()
 	}
+}
+
+// acceptingPort is a loopback port that accepts (and closes) connections
+// until the test ends.
+func acceptingPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
 }
