@@ -175,7 +175,28 @@ func (r *Runtime) stopNode(ctx context.Context, name string, timeout time.Durati
 	if data, err := json.Marshal(rec2); err == nil {
 		_ = writeFileAtomic(filepath.Join(r.root.nodeDir(name), nodeExit), data, 0o644)
 	}
-	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+	return r.deleteTask(ctx, name, task)
+}
+
+// deleteTask removes an exited task. The shim can go away in the middle of
+// the delete (ttrpc: closed) when the machine is busy; containerd then
+// cleans the dead shim's task up by itself, so the delete is checked again
+// a moment later instead of failing the stop.
+func (r *Runtime) deleteTask(ctx context.Context, name string, task client.Task) error {
+	_, err := task.Delete(ctx)
+	for i := 0; err != nil && !errdefs.IsNotFound(err) && i < 3; i++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		again, terr := r.task(ctx, name)
+		if terr != nil || again == nil {
+			return terr
+		}
+		_, err = again.Delete(ctx)
+	}
+	if err != nil && !errdefs.IsNotFound(err) {
 		return r.typed(err, nodeObj(name))
 	}
 	return nil
