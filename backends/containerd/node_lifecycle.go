@@ -71,48 +71,20 @@ func (r *Runtime) startNode(ctx context.Context, name string) error {
 		return err
 	}
 	uri := logURI(driver, dir)
-	// The restart monitor is told first: told after the start, it could
-	// see a running task it still believes stopped and kill it. Told
-	// first, it may start the task itself (with the same log URI) between
-	// here and our own start; then the node runs, which is what was asked.
-	if err := r.setDesired(ctx, rec, desireRunning, uri); err != nil {
-		return err
-	}
-	_ = os.Remove(filepath.Join(dir, nodeExit))
-	// A start that fails must not leave the monitor retrying it forever.
-	failed := func(err error) error {
-		cctx, cancel := withoutCancel(ctx)
-		defer cancel()
-		_ = r.setDesired(cctx, rec, desireStopped, "")
-		return r.typed(err, nodeObj(name))
-	}
 	task, err := c.NewTask(ctx, cio.LogURI(mustURL(uri)))
 	if err != nil {
-		if errdefs.IsAlreadyExists(err) && r.taskRunning(ctx, c) {
-			return nil
-		}
-		return failed(err)
+		return r.typed(err, nodeObj(name))
 	}
 	if err := task.Start(ctx); err != nil {
-		if r.taskRunning(ctx, c) {
-			return nil // the monitor replaced our task with its own
-		}
 		cctx, cancel := withoutCancel(ctx)
 		defer cancel()
 		_, _ = task.Delete(cctx, client.WithProcessKill)
-		return failed(err)
+		return r.typed(err, nodeObj(name))
 	}
-	return nil
-}
-
-// taskRunning reports whether the container's task runs now.
-func (r *Runtime) taskRunning(ctx context.Context, c client.Container) bool {
-	task, err := c.Task(ctx, nil)
-	if err != nil {
-		return false
-	}
-	st, err := task.Status(ctx)
-	return err == nil && st.Status == client.Running
+	_ = os.Remove(filepath.Join(dir, nodeExit))
+	// Only now: the monitor would replace a task that is created but not
+	// yet started.
+	return r.setDesired(ctx, rec, desireRunning, uri)
 }
 
 // ensureNetNS makes the node's network namespace again after a host reboot
