@@ -2,13 +2,9 @@ package docker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
+
+	"github.com/k3d/k3d/backends/internal/cachefile"
 	"github.com/k3d/k3d/backends/internal/caps"
-	"os"
-	"path/filepath"
-	"strings"
 )
 
 // The privileged-mode probe costs about a second of container starts, on
@@ -48,46 +44,22 @@ func (r *Runtime) privilegesKey(ctx context.Context) string {
 		parts = append(parts, bnd.Names()...)
 		parts = append(parts, caps.All(last).Names()...)
 	}
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
-	return hex.EncodeToString(sum[:16])
+	return cachefile.Key(parts...)
 }
 
-func (r *Runtime) privilegesFile(key string) string {
-	return filepath.Join(r.cacheDir, "docker-privileges-"+key+".json")
-}
+// privilegesCache prefixes the entries' file names in the cache dir.
+const privilegesCache = "docker-privileges"
 
 func (r *Runtime) loadPrivileges(key string) (privileges, bool) {
-	if key == "" {
-		return privileges{}, false
-	}
-	b, err := os.ReadFile(r.privilegesFile(key))
-	if err != nil {
-		return privileges{}, false
-	}
 	var c cachedPrivileges
-	if json.Unmarshal(b, &c) != nil || (!c.Full && len(c.Caps) == 0) {
+	if !cachefile.Load(r.cacheDir, privilegesCache, key, &c) || (!c.Full && len(c.Caps) == 0) {
 		return privileges{}, false
 	}
 	return privileges{full: c.Full, caps: c.Caps, missing: c.Missing, unknown: c.Unknown, kmsg: c.Kmsg, how: c.How + ", remembered"}, true
 }
 
-// storePrivileges writes the entry atomically; a cache that cannot be written
-// only costs the next process a probe.
+// storePrivileges writes the entry; a cache that cannot be written only
+// costs the next process a probe.
 func (r *Runtime) storePrivileges(key string, p privileges) {
-	if key == "" {
-		return
-	}
-	b, err := json.Marshal(cachedPrivileges{Full: p.full, Caps: p.caps, Missing: p.missing, Unknown: p.unknown, Kmsg: p.kmsg, How: p.how})
-	if err != nil || os.MkdirAll(r.cacheDir, 0o700) != nil {
-		return
-	}
-	tmp, err := os.CreateTemp(r.cacheDir, ".docker-privileges-*")
-	if err != nil {
-		return
-	}
-	_, werr := tmp.Write(b)
-	cerr := tmp.Close()
-	if werr != nil || cerr != nil || os.Rename(tmp.Name(), r.privilegesFile(key)) != nil {
-		os.Remove(tmp.Name())
-	}
+	cachefile.Store(r.cacheDir, privilegesCache, key, cachedPrivileges{Full: p.full, Caps: p.caps, Missing: p.missing, Unknown: p.unknown, Kmsg: p.kmsg, How: p.how})
 }

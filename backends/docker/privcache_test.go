@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -50,7 +51,7 @@ func TestABrokenPrivilegesCacheIsIgnored(t *testing.T) {
 		t.Fatalf("round trip: %+v %v", p, ok)
 	}
 	for _, junk := range []string{"", "{", `{"full":false}`} {
-		if err := writeFile(r.privilegesFile("k"), junk); err != nil {
+		if err := writeFile(filepath.Join(r.cacheDir, privilegesCache+"-k.json"), junk); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := r.loadPrivileges("k"); ok {

@@ -1,16 +1,13 @@
 package podman
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/containers/podman/v4/libpod/define"
+
+	"github.com/k3d/k3d/backends/internal/cachefile"
 )
 
 // The service's info takes about 0.3 s to answer (it asks storage and counts
@@ -29,56 +26,28 @@ type cachedInfo struct {
 	Info *define.Info `json:"info"`
 }
 
+// infoCache prefixes the entries' file names in the cache dir.
+const infoCache = "podman-info"
+
 // serviceKey names the cache entry for the service that answered on peer;
-// "" when there is no cache or the peer is unknown (a remote service).
+// "" when the peer is unknown (a remote service).
 func (r *Runtime) serviceKey(peer peerProcess) string {
-	if r.cacheDir == "" || peer.pid <= 0 || peer.start == "" {
+	if peer.pid <= 0 || peer.start == "" {
 		return ""
 	}
-	parts := []string{r.endpoint.uri, fmt.Sprint(peer.pid), peer.start, fmt.Sprint(os.Geteuid())}
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
-	return hex.EncodeToString(sum[:16])
-}
-
-func (r *Runtime) infoFile(key string) string {
-	return filepath.Join(r.cacheDir, "podman-info-"+key+".json")
+	return cachefile.Key(r.endpoint.uri, fmt.Sprint(peer.pid), peer.start, fmt.Sprint(os.Geteuid()))
 }
 
 func (r *Runtime) loadInfo(key string, now time.Time) (*define.Info, bool) {
-	if key == "" {
-		return nil, false
-	}
-	b, err := os.ReadFile(r.infoFile(key))
-	if err != nil {
-		return nil, false
-	}
 	var c cachedInfo
-	if json.Unmarshal(b, &c) != nil || c.Info == nil || c.Info.Host == nil || now.Sub(c.At) > infoCacheTTL || c.At.After(now) {
+	if !cachefile.Load(r.cacheDir, infoCache, key, &c) || c.Info == nil || c.Info.Host == nil || now.Sub(c.At) > infoCacheTTL || c.At.After(now) {
 		return nil, false
 	}
 	return c.Info, true
 }
 
-// storeInfo writes the entry atomically; one that cannot be written only
-// costs the next process an info call.
+// storeInfo writes the entry; one that cannot be written only costs the
+// next process an info call.
 func (r *Runtime) storeInfo(key string, in *define.Info, now time.Time) {
-	if key == "" {
-		return
-	}
-	b, err := json.Marshal(cachedInfo{At: now, Info: in})
-	if err != nil {
-		return
-	}
-	if err := os.MkdirAll(r.cacheDir, 0o700); err != nil {
-		return
-	}
-	tmp, err := os.CreateTemp(r.cacheDir, ".podman-info-*")
-	if err != nil {
-		return
-	}
-	_, werr := tmp.Write(b)
-	cerr := tmp.Close()
-	if werr != nil || cerr != nil || os.Rename(tmp.Name(), r.infoFile(key)) != nil {
-		os.Remove(tmp.Name())
-	}
+	cachefile.Store(r.cacheDir, infoCache, key, cachedInfo{At: now, Info: in})
 }

@@ -57,7 +57,8 @@ func TestInfoCacheIsKeyedByServiceProcess(t *testing.T) {
 		}
 	}
 	r.cacheDir = ""
-	if k := r.serviceKey(svc); k != "" {
-		t.Errorf("without a cache dir the key is %q, want none", k)
+	r.storeInfo(r.serviceKey(svc), in, now)
+	if _, ok := r.loadInfo(r.serviceKey(svc), now); ok {
+		t.Error("without a cache dir the info was cached")
 	}
 }
