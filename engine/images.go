@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -148,30 +147,21 @@ func (e *Engine) ImportImages(ctx context.Context, o ImportOptions) (ImportResul
 	// is sent the stream: importing again is harmless, skipping wrongly is not.
 	send := live
 	if len(o.Images) > 0 && !o.Force {
-		var mu sync.Mutex
-		var keep []string
+		holds := make([]bool, len(live))
 		_ = forEachAll(ctx, live, func(ctx context.Context, node string) error {
 			have, err := e.nodeImages(ctx, node)
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil && holdsAll(have, want) {
-				res.Skipped = append(res.Skipped, node)
-			} else {
-				keep = append(keep, node)
-			}
+			holds[slices.Index(live, node)] = err == nil && holdsAll(have, want)
 			return nil
 		})
-		// Keep the cluster's order (servers, then agents) in what is reported.
-		inOrder := func(names []string) []string {
-			var out []string
-			for _, n := range live {
-				if slices.Contains(names, n) {
-					out = append(out, n)
-				}
+		// In the cluster's order (servers, then agents), as reported.
+		send = nil
+		for i, n := range live {
+			if holds[i] {
+				res.Skipped = append(res.Skipped, n)
+			} else {
+				send = append(send, n)
 			}
-			return out
 		}
-		send, res.Skipped = inOrder(keep), inOrder(res.Skipped)
 	}
 	var keeper *tarballKeeper
 	if o.KeepTarball {
@@ -192,7 +182,7 @@ func (e *Engine) ImportImages(ctx context.Context, o ImportOptions) (ImportResul
 			if o.Source == nil && keeper == nil {
 				// Same runtime: its backend saves and fans out by itself,
 				// so the stream never crosses into k3d and back.
-				return e.streamImages(ctx, msg, o.Images, send, &res, failed, imported)
+				return e.importInto(ctx, importStream{msg: msg, images: o.Images}, send, &res, failed, imported)
 			}
 			stream, err := src.ImageSave(ctx, o.Images)
 			if err != nil {
@@ -201,7 +191,7 @@ func (e *Engine) ImportImages(ctx context.Context, o ImportOptions) (ImportResul
 			defer stream.Close()
 			tagged := backends.RetagArchive(stream, o.Images)
 			defer tagged.Close()
-			return e.stream(ctx, msg, tagged, 0, send, keeper.forImages(o.Images), &res, failed, imported)
+			return e.importInto(ctx, importStream{msg: msg, r: tagged, keep: keeper.forImages(o.Images)}, send, &res, failed, imported)
 		}()
 		if err != nil && len(failed) == 0 {
 			return res, err
@@ -238,7 +228,8 @@ func (e *Engine) ImportImages(ctx context.Context, o ImportOptions) (ImportResul
 					}
 					r = f
 				}
-				return e.stream(ctx, fmt.Sprintf("Streaming %s into %s", label, describeNames(nodes)), r, size, nodes, keeper.forTarball(p), &res, failed, imported)
+				msg := fmt.Sprintf("Streaming %s into %s", label, describeNames(nodes))
+				return e.importInto(ctx, importStream{msg: msg, r: r, size: size, keep: keeper.forTarball(p)}, nodes, &res, failed, imported)
 			}()
 			if err != nil && len(failed) == 0 {
 				return res, err
@@ -381,99 +372,71 @@ func lastLine(s string) string {
 	return s
 }
 
-// stream sends one source into nodes as one reported transfer of total
-// bytes (0: unknown), and into keep when the tarball is kept.
-func (e *Engine) stream(ctx context.Context, msg string, r io.Reader, total int64, nodes []string, keep io.Writer, res *ImportResult, failed map[string]error, imported map[string]bool) error {
-	t := e.startTransfer(msg, total, len(nodes))
-	before := len(failed)
-	err := e.fanOut(ctx, r, nodes, keep, t, &res.Bytes, failed, imported)
-	if err == nil && len(failed) > before {
-		err = fmt.Errorf("%d of %d nodes failed", len(failed)-before, len(nodes))
-	}
-	t.done(err)
-	if len(failed) > before {
-		return nil // the nodes' errors are reported with the others
-	}
-	return err
+// importStream is one source of an import: a stream k3d reads (r, of size
+// bytes when known, also written to keep), or images the runtime saves
+// itself (images), so that the stream never crosses into k3d and back.
+type importStream struct {
+	msg    string
+	r      io.Reader
+	size   int64
+	keep   io.Writer
+	images []string
 }
 
-// streamImages has the runtime save refs and import the stream into nodes
-// at once (ExecAll with StdinImages), as one reported transfer.
-func (e *Engine) streamImages(ctx context.Context, msg string, refs, nodes []string, res *ImportResult, failed map[string]error, imported map[string]bool) error {
-	t := e.startTransfer(msg, 0, len(nodes))
-	results, err := backends.ExecAll(ctx, e.rt, backends.ExecAllSpec{
+// importInto runs `ctr images import -` in every node at once with one
+// stream (ExecAll: a backend program receives it once and feeds each node
+// itself), as one reported transfer. A node whose import fails is recorded
+// in failed and the others go on; the error returned is the source's own
+// (a save or read failure), which then every node shares.
+func (e *Engine) importInto(ctx context.Context, s importStream, nodes []string, res *ImportResult, failed map[string]error, imported map[string]bool) error {
+	t := e.startTransfer(s.msg, s.size, len(nodes))
+	spec := backends.ExecAllSpec{
 		Nodes:       nodes,
 		Cmd:         ctrImport,
-		StdinImages: refs,
+		StdinImages: s.images,
 		Done:        func(_ int, r backends.ExecResult) { t.nodeDone(importError(r)) },
-		Progress: func(n int64) {
+	}
+	var src *fanOutSource
+	if s.r != nil {
+		src = &fanOutSource{r: s.r, keep: s.keep, t: t, total: &res.Bytes}
+		spec.Stdin = src
+	} else {
+		spec.Progress = func(n int64) {
 			if d := n - atomic.SwapInt64(&res.Bytes, n); d > 0 {
 				t.addBytes(d)
 			}
-		},
-	})
-	if err == nil {
-		before := len(failed)
-		e.recordImports(nodes, results, nil, failed, imported)
-		if len(failed) > before {
-			t.done(fmt.Errorf("%d of %d nodes failed", len(failed)-before, len(nodes)))
-			return nil // the nodes' errors are reported with the others
 		}
+	}
+	results, err := backends.ExecAll(ctx, e.rt, spec)
+	if src != nil && src.err != nil {
+		err = src.err
+	} else if err != nil && len(s.images) > 0 {
+		err = wrapf(err, "save %s", strings.Join(s.images, ", "))
+	}
+	if c, ok := s.keep.(interface{ end(error) }); ok {
+		c.end(err)
+	}
+	before := len(failed)
+	if len(results) == len(nodes) {
+		for i, n := range nodes {
+			switch r := results[i]; {
+			case r.Err != nil:
+				failed[n] = wrapf(r.Err, "import images into node %s", n)
+			case importError(r) != nil:
+				failed[n] = importError(r)
+			case err != nil:
+				failed[n] = err
+			default:
+				imported[n] = true
+			}
+		}
+	}
+	if len(failed) > before {
+		t.done(fmt.Errorf("%d of %d nodes failed", len(failed)-before, len(nodes)))
+		return nil // the nodes' errors are reported with the others
 	}
 	t.done(err)
-	if err != nil {
-		return wrapf(err, "save %s and import into %s", strings.Join(refs, ", "), describeNames(nodes))
-	}
-	return nil
-}
-
-// fanOut reads r once and writes it into `ctr images import -` on every
-// node at the same time, and into keep if set. A node whose import fails is
-// dropped and recorded in failed; the others go on. It returns an error only
-// when the source itself cannot be read (every node then fails too).
-func (e *Engine) fanOut(ctx context.Context, r io.Reader, nodes []string, keep io.Writer, t *transfer, total *int64, failed map[string]error, imported map[string]bool) error {
-	src := &fanOutSource{r: r, keep: keep, t: t, total: total}
-	// One stream for all nodes: a backend program receives it once and
-	// hands it to every node's import itself.
-	results, err := backends.ExecAll(ctx, e.rt, backends.ExecAllSpec{
-		Nodes: nodes,
-		Cmd:   ctrImport,
-		Stdin: src,
-		Done:  func(_ int, r backends.ExecResult) { t.nodeDone(importError(r)) },
-	})
-	readErr := src.err
-	if readErr == nil && err != nil {
-		readErr = err
-	}
-	if c, ok := keep.(interface{ end(error) }); ok {
-		c.end(readErr)
-	}
-	if len(results) != len(nodes) {
-		// The call itself failed (the backend went away): every node did.
-		for _, n := range nodes {
-			failed[n] = wrapf(err, "import images into node %s", n)
-		}
-		return readErr
-	}
-	e.recordImports(nodes, results, readErr, failed, imported)
-	return readErr
-}
-
-// recordImports files each node's import under failed or imported.
-func (e *Engine) recordImports(nodes []string, results []backends.ExecResult, readErr error, failed map[string]error, imported map[string]bool) {
-	for i, n := range nodes {
-		r := results[i]
-		switch err := importError(r); {
-		case r.Err != nil:
-			failed[n] = wrapf(r.Err, "import images into node %s", n)
-		case err != nil:
-			failed[n] = err
-		case readErr != nil:
-			failed[n] = readErr
-		default:
-			imported[n] = true
-		}
-	}
+	return err
 }
 
 // importError says how one node's `ctr images import` failed, nil if not.
