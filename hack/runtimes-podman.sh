@@ -150,6 +150,15 @@ start_rootful() {
 	write_config
 	mkdir -p "$LOGS" /run/podman
 	clear_stale /run/podman/k3d-service.pid "$ROOTFUL_SOCK"
+	# libpod decides whether the machine has restarted from its alive file under
+	# /run, which is plain disk here and outlives a restore. With no Podman or
+	# conmon process left no container can be running, so make libpod refresh its
+	# containers' states (and its locks in shared memory) instead of trusting ones
+	# from a previous life.
+	if [ -e /run/libpod/alive ] && ! pgrep -x podman >/dev/null 2>&1 && ! pgrep -x conmon >/dev/null 2>&1; then
+		say "removing /run/libpod/alive: no Podman or conmon process survives from when it was written"
+		rm -f /run/libpod/alive /dev/shm/libpod_lock
+	fi
 	say "starting podman system service as root (log: $LOGS/podman.log)"
 	# setsid: the service outlives this script and its caller's process group.
 	setsid -f sh -c "echo \$\$ >/run/podman/k3d-service.pid; exec podman system service --time=0 unix://$ROOTFUL_SOCK >>'$LOGS/podman.log' 2>&1" </dev/null
@@ -270,12 +279,19 @@ start_rootless() {
 	# The new shell writes its pid here; an old one (of a service that no longer
 	# answers) must not be mistaken for it.
 	rm -f "$pidfile" "$pidfile.cg"
-	# Rootless Podman keeps its user namespace alive in a pause process; one left by a
-	# previous machine life would be joined and fail.
-	local pause=$xdg/libpod/tmp/pause.pid
-	if [ -f "$pause" ] && ! kill -0 "$(cat "$pause" 2>/dev/null)" 2>/dev/null; then
-		say "removing stale $pause"
-		rm -f "$pause"
+	# XDG_RUNTIME_DIR is meant to die with the user's last process (logind keeps it
+	# on a tmpfs it removes), but on these machines /run is plain disk and survives
+	# a restore with every process gone. Podman then believes its old containers
+	# still run, looks for their conmon to join their user namespace, and refuses to
+	# start ("invalid internal status ... podman system migrate"). With no process
+	# of the user alive nothing can be using the directory, so empty it as logind
+	# would; libpod then sees a fresh boot and resets its containers' states.
+	if ! pgrep -u "$user" >/dev/null 2>&1 && [ -n "$(ls -A "$xdg" 2>/dev/null)" ]; then
+		say "clearing $xdg: left by processes of $user that no longer exist"
+		find "$xdg" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+		# Its container locks live in shared memory, which logind would also remove.
+		rm -f "/dev/shm/libpod_rootless_lock_$uid"
+		install -d -m 0700 -o "$user" -g "$(id -g "$user")" "$xdg/podman"
 	fi
 	# Podman 4.3 picks the vfs storage driver for a new rootless user (a full copy
 	# of every image per container); the kernel's own overlayfs works in a user
@@ -289,9 +305,11 @@ start_rootless() {
 	delegate_cgroups "$user"
 	say "starting podman system service as $user (log: $log)"
 	# The shell moves itself into the delegated cgroups before it becomes the service.
+	# runuser stays as its parent, so its output goes to the log too: a caller that
+	# pipes this script would otherwise wait on it forever.
 	setsid -f runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR="$xdg" \
-		sh -c "echo \$\$ >'$pidfile'; i=0; while [ ! -s '$pidfile.cg' ] && [ \$i -lt 200 ]; do sleep 0.05; i=\$((i+1)); done; rm -f '$pidfile.cg'; cd; exec podman system service --time=0 unix://$sock >>'$log' 2>&1" </dev/null
+		sh -c "echo \$\$ >'$pidfile'; i=0; while [ ! -s '$pidfile.cg' ] && [ \$i -lt 200 ]; do sleep 0.05; i=\$((i+1)); done; rm -f '$pidfile.cg'; cd; exec podman system service --time=0 unix://$sock >>'$log' 2>&1" </dev/null >>"$log" 2>&1
 	wait_for test -s "$pidfile" || die "the rootless service's shell did not start"
 	enter_cgroups "$(cat "$pidfile")"
 	echo ok >"$pidfile.cg"
