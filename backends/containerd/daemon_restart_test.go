@@ -21,7 +21,7 @@ import (
 // privateContainerd runs a containerd of its own (its own socket, root and
 // state), so that restarting it disturbs nothing else on the host — the
 // system containerd is Docker's too. Its restart monitor checks every
-// second.
+// monitorInterval (containerd's default is 10 s).
 type privateContainerd struct {
 	t    *testing.T
 	dir  string
@@ -31,7 +31,7 @@ type privateContainerd struct {
 	ns   string // the namespace the test uses, for the last-resort cleanup
 }
 
-func startPrivateContainerd(t *testing.T) *privateContainerd {
+func startPrivateContainerd(t *testing.T, monitorInterval time.Duration) *privateContainerd {
 	t.Helper()
 	bin, err := exec.LookPath("containerd")
 	if err != nil {
@@ -53,8 +53,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [plugins."io.containerd.internal.v1.opt"]
   path = %q
 [plugins."io.containerd.internal.v1.restart"]
-  interval = "1s"
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), p.sock, p.sock+".ttrpc", filepath.Join(dir, "opt"))
+  interval = %q
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), p.sock, p.sock+".ttrpc", filepath.Join(dir, "opt"), monitorInterval.String())
 	if err := os.WriteFile(p.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func (p *privateContainerd) stop() {
 // restart starts again after it, at its address.
 func TestSurvivesContainerdRestart(t *testing.T) {
 	needContainerd(t)
-	d := startPrivateContainerd(t)
+	d := startPrivateContainerd(t, time.Second)
 	ns := "k3d-restart-" + suite.runID
 	rt, err := New(Options{Address: d.sock, Namespace: ns, Root: filepath.Join(d.dir, "k3d"), Executable: suite.rt.exe})
 	if err != nil {

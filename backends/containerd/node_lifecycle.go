@@ -47,17 +47,29 @@ func (r *Runtime) startNode(ctx context.Context, name string) error {
 	if err != nil {
 		return r.typed(err, nodeObj(name))
 	}
-	if task, err := c.Task(ctx, nil); err == nil {
-		st, err := task.Status(ctx)
+	old, err := c.Task(ctx, nil)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return r.typed(err, nodeObj(name))
+	}
+	if old != nil {
+		st, err := old.Status(ctx)
 		if err == nil && (st.Status == client.Running || st.Status == client.Paused || st.Status == client.Pausing) {
 			return nil
 		}
+	}
+	// A node that crashed still asks the monitor to run it (one made by an
+	// older k3d may say "stopped"): take it out of the monitor's hands while
+	// this start replaces the task.
+	if rec.c.Labels[labelRestartStatus] != "" {
+		if err := r.setDesired(ctx, rec, desireStopped, ""); err != nil {
+			return err
+		}
+	}
+	if old != nil {
 		// An exited task (or one created and never started): make room.
-		if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		if _, err := old.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 			return r.typed(err, nodeObj(name))
 		}
-	} else if !errdefs.IsNotFound(err) {
-		return r.typed(err, nodeObj(name))
 	}
 	if err := r.ensureNetNS(ctx, &rec); err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 // Restart policies are containerd's restart monitor's (a plugin containerd
 // enables by default; the backend process itself is gone once the k3d
 // command ends). The monitor keeps a container's task in the state its
-// status label names, every 10 s by default, starting it with the log URI
+// status label names (see desireRunning), every 10 s by default, starting it with the log URI
 // label's logging. containerd 1.7 and later also read the policy label
 // (on-failure, unless-stopped); 1.6 restarts any exited task whose status
 // label says running, so on-failure restarts there after a clean exit too.
@@ -26,10 +26,16 @@ const (
 	labelRestartLogURI = "containerd.io/restart.loguri"
 )
 
-// Desired states for labelRestartStatus.
+// Desired states. A node that should stay down carries no status label at
+// all rather than "stopped": containerd 1.6's monitor reads a container's
+// labels and then its task, not atomically, so a node started by hand while
+// labelled "stopped" could be read as "stopped but running", killed, and
+// started again by the monitor once the label said running (a spurious
+// restart, about 1 start in 100 under load). The monitor only looks at
+// containers that have the label, so a start adds it after the task runs.
 const (
 	desireRunning = "running"
-	desireStopped = "stopped"
+	desireStopped = ""
 )
 
 // setRestartPolicyLabel labels a new node with its policy; a node with
@@ -54,14 +60,23 @@ func (r *Runtime) setDesired(ctx context.Context, rec nodeRecord, desired, logUR
 	if c.Labels == nil {
 		c.Labels = map[string]string{}
 	}
-	c.Labels[labelRestartStatus] = desired
+	if desired == desireStopped {
+		// Naming the field path with the key absent removes the label.
+		delete(c.Labels, labelRestartStatus)
+	} else {
+		c.Labels[labelRestartStatus] = desired
+	}
 	paths := []string{"labels." + labelRestartStatus}
 	if logURI != "" {
 		c.Labels[labelRestartLogURI] = logURI
 		paths = append(paths, "labels."+labelRestartLogURI)
 	}
 	if _, err := cli.ContainerService().Update(ctx, c, paths...); err != nil {
-		return fmt.Errorf("set restart status of node %s to %s: %w", rec.name, desired, r.typed(err, nodeObj(rec.name)))
+		what := desired
+		if what == desireStopped {
+			what = "stopped"
+		}
+		return fmt.Errorf("set restart status of node %s to %s: %w", rec.name, what, r.typed(err, nodeObj(rec.name)))
 	}
 	return nil
 }

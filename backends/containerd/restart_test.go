@@ -1,8 +1,12 @@
 package containerd
 
 import (
+	"context"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/k3d/k3d/backends"
 )
 
 // The start record counts the restart monitor's starts since the last
@@ -16,5 +20,61 @@ func TestParseStarts(t *testing.T) {
 	}
 	if _, restarts, started := parseStarts([]byte("manual 2026-01-01T10:00:00Z\n")); started || restarts != 0 {
 		t.Errorf("a start by hand whose task never came: %d restarts, started %t", restarts, started)
+	}
+}
+
+// A node started by hand is not also stopped and started again by the
+// restart monitor, however often the monitor looks: it reads a container's
+// labels and then its task, so a start must never leave it a moment where
+// the labels say "stopped" and the task runs. With containerd's 10 s
+// interval this showed as a rare restart count of 1 after a start.
+func TestStartByHandIsNotRestartedByTheMonitor(t *testing.T) {
+	needContainerd(t)
+	d := startPrivateContainerd(t, 5*time.Millisecond)
+	ns := "k3d-monitor-" + suite.runID
+	rt, err := New(Options{Address: d.sock, Namespace: ns, Root: filepath.Join(d.dir, "k3d"), Executable: suite.rt.exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.ns = ns
+	t.Cleanup(func() { rt.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := loadTestImage(ctx, rt, suite.image, filepath.Join(suite.root, "testprog")); err != nil {
+		t.Fatal(err)
+	}
+	const name = "busy-monitor"
+	if _, err := rt.CreateNode(ctx, backends.NodeSpec{Name: name, Image: suite.image, Cmd: []string{"sleep", "600"},
+		RestartPolicy: backends.RestartUnlessStopped}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := rt.DeleteNode(cctx, name); err != nil {
+			t.Errorf("delete node %s: %v", name, err)
+		}
+		if cli, nctx, err := rt.Client(cctx); err == nil {
+			deleteImages(nctx, cli)
+		}
+	})
+	for i := range 15 {
+		if i > 0 {
+			if err := rt.StopNode(ctx, name, time.Second); err != nil {
+				t.Fatalf("round %d: %v", i, err)
+			}
+		}
+		if err := rt.StartNode(ctx, name); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		// Many monitor rounds.
+		time.Sleep(150 * time.Millisecond)
+		n, err := rt.InspectNode(ctx, name)
+		if err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		if !n.State.Running || n.State.RestartCount != 0 {
+			t.Fatalf("round %d: node started by hand is %+v, want running with no policy restarts", i, n.State)
+		}
 	}
 }
