@@ -71,6 +71,24 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	return p
 }
 
+// privateRuntime starts a private containerd and a backend on it, in a
+// namespace of the test's own, holding the test image.
+func privateRuntime(ctx context.Context, t *testing.T, nsPrefix string, monitorInterval time.Duration) (*privateContainerd, *Runtime) {
+	t.Helper()
+	d := startPrivateContainerd(t, monitorInterval)
+	ns := nsPrefix + suite.runID
+	rt, err := New(Options{Address: d.sock, Namespace: ns, Root: filepath.Join(d.dir, "k3d"), Executable: suite.rt.exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.ns = ns
+	t.Cleanup(func() { rt.Close() })
+	if err := loadTestImage(ctx, rt, suite.image, filepath.Join(suite.root, "testprog")); err != nil {
+		t.Fatal(err)
+	}
+	return d, rt
+}
+
 func (p *privateContainerd) start(bin string) {
 	p.t.Helper()
 	log, err := os.OpenFile(filepath.Join(p.dir, "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -146,19 +164,9 @@ func (p *privateContainerd) stop() {
 // restart starts again after it, at its address.
 func TestSurvivesContainerdRestart(t *testing.T) {
 	needContainerd(t)
-	d := startPrivateContainerd(t, time.Second)
-	ns := "k3d-restart-" + suite.runID
-	rt, err := New(Options{Address: d.sock, Namespace: ns, Root: filepath.Join(d.dir, "k3d"), Executable: suite.rt.exe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.ns = ns
-	t.Cleanup(func() { rt.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := loadTestImage(ctx, rt, suite.image, filepath.Join(suite.root, "testprog")); err != nil {
-		t.Fatal(err)
-	}
+	d, rt := privateRuntime(ctx, t, "k3d-restart-", time.Second)
 	netName := "k3d-restart"
 	if _, err := rt.CreateNetwork(ctx, backends.NetworkSpec{Name: netName}); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package containerd
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -31,19 +30,9 @@ func TestParseStarts(t *testing.T) {
 // count of 1 after a start.
 func TestRestartMonitorLeavesStartsAndStopsByHandAlone(t *testing.T) {
 	needContainerd(t)
-	d := startPrivateContainerd(t, 5*time.Millisecond)
-	ns := "k3d-monitor-" + suite.runID
-	rt, err := New(Options{Address: d.sock, Namespace: ns, Root: filepath.Join(d.dir, "k3d"), Executable: suite.rt.exe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.ns = ns
-	t.Cleanup(func() { rt.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := loadTestImage(ctx, rt, suite.image, filepath.Join(suite.root, "testprog")); err != nil {
-		t.Fatal(err)
-	}
+	_, rt := privateRuntime(ctx, t, "k3d-monitor-", 5*time.Millisecond)
 	const name = "busy-monitor"
 	if _, err := rt.CreateNode(ctx, backends.NodeSpec{Name: name, Image: suite.image, Cmd: []string{"sleep", "600"},
 		RestartPolicy: backends.RestartUnlessStopped}); err != nil {
