@@ -3,7 +3,6 @@ package docker
 import (
 	"context"
 	"fmt"
-	"github.com/k3d/k3d/backends/internal/imagelabels"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,9 +11,10 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/go-connections/nat"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/k3d/k3d/backends"
+	"github.com/k3d/k3d/backends/internal/fanout"
+	"github.com/k3d/k3d/backends/internal/imagelabels"
 )
 
 // InspectNode reports a node by its exact name (the daemon would also accept
@@ -44,38 +44,25 @@ func (r *Runtime) ListNodes(ctx context.Context, selector map[string]string) ([]
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", r.typed(err, "nodes", conflictIsExists))
 	}
+	list = slices.DeleteFunc(list, func(c container.Summary) bool {
+		return c.Labels[labelProbe] != "" // a probe in flight (privileged.go) is not a node
+	})
 	// The list's summaries lack hostname, env, restart policy and more, so
-	// each node is inspected, a few at a time.
-	nodes := make([]*backends.Node, len(list))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, c := range list {
-		if c.Labels[labelProbe] != "" {
-			continue // a probe in flight (privileged.go) is not a node
-		}
-		g.Go(func() error {
-			full, err := r.cli.ContainerInspect(gctx, c.ID)
-			if err != nil {
-				if backends.IsNotFound(r.typed(err, "", conflictIsExists)) {
-					return nil // removed since the list was made
-				}
-				return r.typed(err, nodeObj(strings.TrimPrefix(firstOr(c.Names), "/")), conflictIsExists)
+	// each node is inspected.
+	nodes, err := fanout.Map(ctx, list, func(ctx context.Context, c container.Summary) (backends.Node, bool, error) {
+		full, err := r.cli.ContainerInspect(ctx, c.ID)
+		if err != nil {
+			if backends.IsNotFound(r.typed(err, "", conflictIsExists)) {
+				return backends.Node{}, false, nil // removed since the list was made
 			}
-			n := nodeFrom(full)
-			nodes[i] = &n
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+			return backends.Node{}, false, r.typed(err, nodeObj(strings.TrimPrefix(firstOr(c.Names), "/")), conflictIsExists)
+		}
+		return nodeFrom(full), true, nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
-	out := make([]backends.Node, 0, len(nodes))
-	for _, n := range nodes {
-		if n != nil {
-			out = append(out, *n)
-		}
-	}
-	return out, nil
+	return nodes, nil
 }
 
 func firstOr(names []string) string {

@@ -3,16 +3,17 @@ package podman
 import (
 	"context"
 	"fmt"
-	"github.com/k3d/k3d/backends/internal/imagelabels"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/containers/podman/v4/libpod/define"
 	"github.com/containers/podman/v4/pkg/bindings/containers"
-	"golang.org/x/sync/errgroup"
+	"github.com/containers/podman/v4/pkg/domain/entities"
 
 	"github.com/k3d/k3d/backends"
+	"github.com/k3d/k3d/backends/internal/fanout"
+	"github.com/k3d/k3d/backends/internal/imagelabels"
 )
 
 // InspectNode reports a node by its exact name (the service would also
@@ -50,38 +51,25 @@ func (r *Runtime) ListNodes(ctx context.Context, selector map[string]string) ([]
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", r.typed(err, "nodes", conflictIsExists))
 	}
+	list = slices.DeleteFunc(list, func(c entities.ListContainer) bool {
+		return c.IsInfra || !matches(imagelabels.Strip(c.Labels), selector)
+	})
 	// The list's summaries lack hostname, env, restart policy and more, so
-	// each node is inspected, a few at a time.
-	nodes := make([]*backends.Node, len(list))
-	g, gctx := errgroup.WithContext(actx)
-	g.SetLimit(8)
-	for i, c := range list {
-		if c.IsInfra || !matches(imagelabels.Strip(c.Labels), selector) {
-			continue
-		}
-		g.Go(func() error {
-			full, err := containers.Inspect(gctx, c.ID, nil)
-			if err != nil {
-				if backends.IsNotFound(r.typed(err, "", conflictIsExists)) {
-					return nil // removed since the list was made
-				}
-				return r.typed(err, nodeObj(firstOr(c.Names)), conflictIsExists)
+	// each node is inspected.
+	nodes, err := fanout.Map(actx, list, func(ctx context.Context, c entities.ListContainer) (backends.Node, bool, error) {
+		full, err := containers.Inspect(ctx, c.ID, nil)
+		if err != nil {
+			if backends.IsNotFound(r.typed(err, "", conflictIsExists)) {
+				return backends.Node{}, false, nil // removed since the list was made
 			}
-			n := nodeFrom(full)
-			nodes[i] = &n
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+			return backends.Node{}, false, r.typed(err, nodeObj(firstOr(c.Names)), conflictIsExists)
+		}
+		return nodeFrom(full), true, nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
-	out := make([]backends.Node, 0, len(nodes))
-	for _, n := range nodes {
-		if n != nil {
-			out = append(out, *n)
-		}
-	}
-	return out, nil
+	return nodes, nil
 }
 
 func firstOr(names []string) string {
