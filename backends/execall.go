@@ -75,18 +75,36 @@ var errExecAllEnded = errors.New("command ended")
 // teeSink is one node's stdin during teeExec.
 type teeSink struct {
 	pw *io.PipeWriter
-	// dead: a write failed, the command no longer reads.
+	// dead: a write failed, the command no longer reads (the copy's own
+	// flag; lost is the same news for the node's side).
 	dead bool
 	mu   sync.Mutex
-	// closed: all of stdin was handed over; srcErr: stdin failed instead.
-	closed bool
-	srcErr error
+	// closed: all of stdin was handed over; srcErr: stdin failed instead;
+	// lost: some of stdin could not be handed over. settled is closed at
+	// the first of these.
+	closed  bool
+	srcErr  error
+	lost    bool
+	settled chan struct{}
+	once    sync.Once
+}
+
+func newTeeSink(pw *io.PipeWriter) *teeSink {
+	return &teeSink{pw: pw, settled: make(chan struct{})}
+}
+
+func (s *teeSink) lose() {
+	s.mu.Lock()
+	s.lost = true
+	s.mu.Unlock()
+	s.once.Do(func() { close(s.settled) })
 }
 
 func (s *teeSink) end(srcErr error) {
 	s.mu.Lock()
 	s.closed, s.srcErr = srcErr == nil, srcErr
 	s.mu.Unlock()
+	s.once.Do(func() { close(s.settled) })
 	if srcErr != nil {
 		s.pw.CloseWithError(srcErr)
 	} else {
@@ -125,7 +143,7 @@ func teeExec(ctx context.Context, rt Runtime, spec ExecAllSpec) ([]ExecResult, e
 		if spec.Stdin != nil {
 			var pw *io.PipeWriter
 			pr, pw = io.Pipe()
-			sinks[i] = &teeSink{pw: pw}
+			sinks[i] = newTeeSink(pw)
 			stdin = pr
 		}
 		wg.Add(1)
@@ -138,12 +156,18 @@ func teeExec(ctx context.Context, rt Runtime, spec ExecAllSpec) ([]ExecResult, e
 				// A command that read everything sees this only as EOF.
 				pr.CloseWithError(errExecAllEnded)
 				s := sinks[i]
+				if res.Err == nil {
+					// A command may read the last byte and end before stdin's
+					// end is known here (a tar reader stops at the archive's
+					// end marker): it left stdin unread only if more comes.
+					<-s.settled
+				}
 				s.mu.Lock()
 				switch {
 				case res.Err != nil:
 				case s.srcErr != nil:
 					res.Err = s.srcErr
-				case !s.closed:
+				case s.lost:
 					res.Unread = true
 				}
 				s.mu.Unlock()
@@ -185,6 +209,7 @@ func copyToAll(ctx context.Context, r io.Reader, sinks []*teeSink) error {
 					defer wg.Done()
 					if _, err := s.pw.Write(chunk); err != nil {
 						s.dead = true
+						s.lose()
 					}
 				}()
 			}

@@ -2,9 +2,12 @@ package backends_test
 
 import (
 	"context"
+	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/k3d/k3d/backends"
 	"github.com/k3d/k3d/backends/internal/testbackend"
@@ -82,4 +85,40 @@ func TestExecAllGoesOnWithoutANodeThatStopsReading(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A command that reads all of stdin and ends before stdin's end is known
+// (ctr stops reading at the tar's end marker) has not left any unread; one
+// that ends with more of stdin to come has.
+func TestExecAllUnreadOnlyWhenMoreCame(t *testing.T) {
+	const size = 1 << 20
+	bothWays(t, func(t *testing.T, c *backends.Client, _ *testbackend.Fake) {
+		for _, tc := range []struct {
+			read       int64
+			wantUnread bool
+		}{{size, false}, {size / 2, true}} {
+			res, err := c.ExecAll(context.Background(), backends.ExecAllSpec{
+				Nodes: []string{"a", "b"}, Cmd: []string{"read-bytes", strconv.FormatInt(tc.read, 10)},
+				Stdin: io.MultiReader(testbackend.Pattern(size), &lateEOF{wait: 300 * time.Millisecond}),
+			})
+			if err != nil {
+				t.Fatalf("ExecAll: %v", err)
+			}
+			for i, r := range res {
+				if r.Err != nil || r.ExitCode != 0 || r.Unread != tc.wantUnread {
+					t.Errorf("node %d reading %d of %d bytes: err=%v code=%d unread=%v, want unread=%v",
+						i, tc.read, size, r.Err, r.ExitCode, r.Unread, tc.wantUnread)
+				}
+			}
+		}
+	})
+}
+
+// lateEOF is the end of a stream that is known only a while after its last
+// byte was sent.
+type lateEOF struct{ wait time.Duration }
+
+func (l *lateEOF) Read([]byte) (int, error) {
+	time.Sleep(l.wait)
+	return 0, io.EOF
 }

@@ -298,6 +298,17 @@ func (f *Fake) Exec(ctx context.Context, node string, spec backends.ExecSpec) (i
 	case "exit-early":
 		code, _ := strconv.Atoi(spec.Cmd[1])
 		return code, nil
+	case "read-bytes":
+		// Reads exactly N bytes and ends without waiting for stdin's end, as a
+		// tar reader stops at the archive's end marker.
+		n, _ := strconv.ParseInt(spec.Cmd[1], 10, 64)
+		if spec.Stdin == nil {
+			return 1, nil
+		}
+		if _, err := io.CopyN(io.Discard, spec.Stdin, n); err != nil {
+			return 1, nil
+		}
+		return 0, nil
 	case "env":
 		fmt.Fprintf(stdout, "env=%q workdir=%q user=%q stdin=%v\n", spec.Env, spec.WorkDir, spec.User, spec.Stdin != nil)
 		return 0, nil
