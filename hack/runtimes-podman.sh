@@ -150,15 +150,11 @@ start_rootful() {
 	write_config
 	mkdir -p "$LOGS" /run/podman
 	clear_stale /run/podman/k3d-service.pid "$ROOTFUL_SOCK"
-	# libpod decides whether the machine has restarted from its alive file under
-	# /run, which is plain disk here and outlives a restore. With no Podman or
-	# conmon process left no container can be running, so make libpod refresh its
-	# containers' states (and its locks in shared memory) instead of trusting ones
-	# from a previous life.
-	if [ -e /run/libpod/alive ] && ! pgrep -x podman >/dev/null 2>&1 && ! pgrep -x conmon >/dev/null 2>&1; then
-		say "removing /run/libpod/alive: no Podman or conmon process survives from when it was written"
-		rm -f /run/libpod/alive /dev/shm/libpod_lock
-	fi
+	# Unlike the rootless case below, rootful state under /run is left alone when
+	# its processes are gone: the kernel's side (firewall rules, network
+	# namespaces) outlives them here, and Podman tears a dead container's network
+	# down when it finds the container dead, but not after a refresh that makes it
+	# believe the machine restarted.
 	say "starting podman system service as root (log: $LOGS/podman.log)"
 	# setsid: the service outlives this script and its caller's process group.
 	setsid -f sh -c "echo \$\$ >/run/podman/k3d-service.pid; exec podman system service --time=0 unix://$ROOTFUL_SOCK >>'$LOGS/podman.log' 2>&1" </dev/null
