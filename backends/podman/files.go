@@ -1,16 +1,14 @@
 package podman
 
 import (
-	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"path"
 
 	"github.com/k3d/k3d/backends"
+	"github.com/k3d/k3d/backends/internal/archivefile"
 )
 
 // CopyToNode extracts a tar stream into dir in the node, running or not,
@@ -43,9 +41,6 @@ func (r *Runtime) copyTo(ctx context.Context, node, dir string, tarStream io.Rea
 	return nil
 }
 
-// maxSymlinks bounds how many links ReadFile follows, like the kernel's ELOOP.
-const maxSymlinks = 40
-
 // ReadFile returns one regular file's contents from the node, running or
 // not. The service sends a tar stream; only the file's bytes are passed on.
 func (r *Runtime) ReadFile(ctx context.Context, node, p string) (io.ReadCloser, error) {
@@ -53,56 +48,26 @@ func (r *Runtime) ReadFile(ctx context.Context, node, p string) (io.ReadCloser, 
 	if err != nil {
 		return nil, fmt.Errorf("read %s in node %s: %w", p, node, err)
 	}
-	fileObj := func(p string) string { return fmt.Sprintf("file %q in node %q", p, node) }
-	for range maxSymlinks {
+	object := func(p string) string { return fmt.Sprintf("file %q in node %q", p, node) }
+	rc, err := archivefile.Open(p, object, func(p string) (io.ReadCloser, error) {
 		params := url.Values{}
 		params.Set("path", p)
 		resp, err := conn.DoRequest(actx, nil, http.MethodGet, "/containers/%s/archive", params, nil, node)
 		if err != nil {
-			return nil, fmt.Errorf("read %s in node %s: %w", p, node, r.typed(err, nodeObj(node), conflictIsExists))
+			return nil, r.typed(err, nodeObj(node), conflictIsExists)
 		}
 		if !resp.IsSuccess() {
 			serr := statusError(resp)
 			resp.Body.Close()
-			return nil, fmt.Errorf("read %s in node %s: %w", p, node, r.pathErr(ctx, serr, node, p))
+			return nil, r.pathErr(ctx, serr, node, p)
 		}
-		tr := tar.NewReader(resp.Body)
-		hdr, err := tr.Next()
-		if err != nil {
-			resp.Body.Close()
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, fmt.Errorf("read %s in node %s: %w", p, node, err)
-		}
-		switch hdr.Typeflag {
-		case tar.TypeReg:
-			return &tarEntry{Reader: tr, body: resp.Body}, nil
-		case tar.TypeSymlink:
-			// The service archives a link as a link; follow it the way open(2) would.
-			resp.Body.Close()
-			target := hdr.Linkname
-			if !path.IsAbs(target) {
-				target = path.Join(path.Dir(p), target)
-			}
-			p = target
-		default:
-			resp.Body.Close()
-			return nil, fmt.Errorf("read %s in node %s: %w", p, node,
-				backends.NewError(backends.ErrInvalid, fileObj(p), "not a regular file"))
-		}
+		return resp.Body, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s in node %s: %w", p, node, err)
 	}
-	return nil, fmt.Errorf("read %s in node %s: %w", p, node,
-		backends.NewError(backends.ErrInvalid, fileObj(p), "too many levels of symbolic links"))
+	return rc, nil
 }
-
-// tarEntry reads one tar entry and closes the service's response.
-type tarEntry struct {
-	io.Reader
-	body io.Closer
-}
-
-func (t *tarEntry) Close() error { return t.body.Close() }
 
 // pathErr names the right object: the service says "not found" alike for a
 // missing node and a missing path in it.
