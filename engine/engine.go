@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/k3d/k3d/backends"
 	"github.com/k3d/k3d/engine/helperimage"
@@ -26,6 +27,9 @@ type Engine struct {
 	helperImage    func(ctx context.Context) (string, error)
 	httpClient     func(kubeconfig []byte) (*http.Client, error)
 	lookupEnv      func(string) (string, bool)
+	// slowAPI is how long the API may keep the user waiting before a note
+	// says so.
+	slowAPI time.Duration
 
 	infoOnce sync.Once
 	info     backends.Info
@@ -74,6 +78,7 @@ func New(rt backends.Runtime, opts ...Option) *Engine {
 		images:     map[string]bool{},
 		notes:      map[string]bool{},
 		httpClient: apiHTTPClient,
+		slowAPI:    30 * time.Second,
 	}
 	for _, o := range opts {
 		o(e)

@@ -151,7 +151,14 @@ func (e *Engine) waitAPIReady(ctx context.Context, kubeconfig []byte) error {
 	url := strings.TrimSuffix(server, "/") + "/readyz"
 	delay := 50 * time.Millisecond
 	var last error
+	start, told := time.Now(), false
 	for {
+		if waited := time.Since(start); !told && last != nil && waited >= e.slowAPI {
+			// Without a --timeout the wait has no end; say what it is waiting on.
+			told = true
+			e.note(fmt.Sprintf("the Kubernetes API at %s has not answered for %s (last answer: %v); still waiting: stop with Ctrl-C, or bound the wait with --timeout",
+				server, waited.Round(time.Second), last))
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return fmt.Errorf("GET %s: %w", url, err)
