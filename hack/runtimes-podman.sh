@@ -157,7 +157,10 @@ start_rootful() {
 	# believe the machine restarted.
 	say "starting podman system service as root (log: $LOGS/podman.log)"
 	# setsid: the service outlives this script and its caller's process group.
-	setsid -f sh -c "echo \$\$ >/run/podman/k3d-service.pid; exec podman system service --time=0 unix://$ROOTFUL_SOCK >>'$LOGS/podman.log' 2>&1" </dev/null
+	# cd /: the service (and every conmon it starts) would otherwise keep the
+	# caller's directory, and fail every container start once that is deleted
+	# (a CI checkout removed after the run: "conmon: Failed to get working directory").
+	setsid -f sh -c "cd / && echo \$\$ >/run/podman/k3d-service.pid; exec podman system service --time=0 unix://$ROOTFUL_SOCK >>'$LOGS/podman.log' 2>&1" </dev/null
 	wait_for answers "unix://$ROOTFUL_SOCK" || die "podman (rootful) did not come up; see $LOGS/podman.log"
 	say "podman (rootful) ready at unix://$ROOTFUL_SOCK"
 	echo "podman-rootful=unix://$ROOTFUL_SOCK"

@@ -66,7 +66,8 @@ start_containerd() {
 	as_root mkdir -p "$LOGS" /run/containerd
 	clear_stale /run/containerd/containerd.pid /run/containerd/containerd.sock
 	say "starting containerd (log: $LOGS/containerd.log)"
-	as_root sh -c "nohup containerd >>'$LOGS/containerd.log' 2>&1 & echo \$! >/run/containerd/containerd.pid"
+	# From /, not the caller's directory, which may be deleted while it runs.
+	as_root sh -c "cd / && nohup containerd >>'$LOGS/containerd.log' 2>&1 & echo \$! >/run/containerd/containerd.pid"
 	wait_for containerd_up || die "containerd did not come up; see $LOGS/containerd.log"
 }
 
@@ -85,7 +86,7 @@ start_docker() {
 	as_root mkdir -p "$LOGS"
 	clear_stale /var/run/docker.pid /var/run/docker.sock
 	say "starting dockerd (log: $LOGS/dockerd.log)"
-	as_root sh -c "nohup dockerd --containerd=/run/containerd/containerd.sock >>'$LOGS/dockerd.log' 2>&1 &"
+	as_root sh -c "cd / && nohup dockerd --containerd=/run/containerd/containerd.sock >>'$LOGS/dockerd.log' 2>&1 &"
 	wait_for docker_up || die "dockerd did not come up; see $LOGS/dockerd.log"
 	say "docker $(docker_up) ready"
 }
