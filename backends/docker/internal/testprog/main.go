@@ -63,8 +63,11 @@ func run(cmd string, args []string) int {
 			} else {
 				fmt.Fprintf(os.Stderr, "line %d err\n", i)
 			}
-			// Separate writes in time so that their order is observable.
-			time.Sleep(2 * time.Millisecond)
+			// Separate writes in time so that their order is observable. The
+			// daemon copies the two pipes in goroutines of their own and stamps
+			// each line as it receives it; 2 ms was within its scheduling
+			// jitter on a busy 2-core machine (lines 3 and 4 swapped in CI).
+			time.Sleep(orderGap)
 		}
 	case "write":
 		// write FILE CONTENT
@@ -114,7 +117,7 @@ func serve(args []string) int {
 	fmt.Println("testprog ready")
 	// Two pipes are copied by the runtime separately: writes to both in
 	// the same instant have no order to keep.
-	time.Sleep(2 * time.Millisecond)
+	time.Sleep(orderGap)
 	fmt.Fprintln(os.Stderr, "testprog ready on stderr")
 	var tick <-chan time.Time
 	if d, err := time.ParseDuration(os.Getenv("TESTPROG_TICK")); err == nil && d > 0 {
@@ -132,3 +135,6 @@ func serve(args []string) int {
 		}
 	}
 }
+
+// orderGap separates writes to stdout and stderr whose order a test checks.
+const orderGap = 20 * time.Millisecond
