@@ -16,10 +16,11 @@ import (
 // Restart policies are containerd's restart monitor's (a plugin containerd
 // enables by default; the backend process itself is gone once the k3d
 // command ends). The monitor keeps a container's task in the state its
-// status label names (see desireRunning), every 10 s by default, starting it with the log URI
-// label's logging. containerd 1.7 and later also read the policy label
-// (on-failure, unless-stopped); 1.6 restarts any exited task whose status
-// label says running, so on-failure restarts there after a clean exit too.
+// status label names (see desireRunning), every 10 s by default, starting
+// it with the log URI label's logging. containerd 1.7 and later also read
+// the policy label (on-failure, unless-stopped); 1.6 restarts any exited
+// task whose status label says running, so on-failure restarts there after
+// a clean exit too.
 const (
 	labelRestartStatus = "containerd.io/restart.status"
 	labelRestartPolicy = "containerd.io/restart.policy"
@@ -31,7 +32,7 @@ const (
 // labels and then its task, not atomically, so a node started by hand while
 // labelled "stopped" could be read as "stopped but running", killed, and
 // started again by the monitor once the label said running (a spurious
-// restart, about 1 start in 100 under load). The monitor only looks at
+// restart CI saw about once in 12 runs). The monitor only looks at
 // containers that have the label, so a start adds it after the task runs.
 const (
 	desireRunning = "running"
