@@ -67,7 +67,7 @@ start_containerd() {
 	clear_stale /run/containerd/containerd.pid /run/containerd/containerd.sock
 	say "starting containerd (log: $LOGS/containerd.log)"
 	# From /, not the caller's directory, which may be deleted while it runs.
-	as_root sh -c "cd / && nohup containerd >>'$LOGS/containerd.log' 2>&1 & echo \$! >/run/containerd/containerd.pid"
+	as_root sh -c "cd / || exit 1; nohup containerd >>'$LOGS/containerd.log' 2>&1 & echo \$! >/run/containerd/containerd.pid"
 	wait_for containerd_up || die "containerd did not come up; see $LOGS/containerd.log"
 }
 
@@ -86,7 +86,7 @@ start_docker() {
 	as_root mkdir -p "$LOGS"
 	clear_stale /var/run/docker.pid /var/run/docker.sock
 	say "starting dockerd (log: $LOGS/dockerd.log)"
-	as_root sh -c "cd / && nohup dockerd --containerd=/run/containerd/containerd.sock >>'$LOGS/dockerd.log' 2>&1 &"
+	as_root sh -c "cd / || exit 1; nohup dockerd --containerd=/run/containerd/containerd.sock >>'$LOGS/dockerd.log' 2>&1 &"
 	wait_for docker_up || die "dockerd did not come up; see $LOGS/dockerd.log"
 	say "docker $(docker_up) ready"
 }
