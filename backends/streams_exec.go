@@ -133,24 +133,9 @@ func (c *Client) Exec(ctx context.Context, node string, spec ExecSpec) (int, err
 		return 0, c.callError(ctx, method, what, err)
 	}
 
-	// stdinErr is set when reading the caller's stdin failed; the exec is
-	// then cancelled and that error reported.
-	var stdinErr error
-	var stdinDone sync.WaitGroup
-	if err == nil && spec.Stdin != nil {
-		// The copy runs on its own goroutine: the command may end without
-		// reading its stdin, and Exec returns then even if the caller's
-		// reader blocks (the goroutine ends at that reader's next return).
-		stdinDone.Add(1)
-		go func() {
-			defer stdinDone.Done()
-			if err := sendStdin(spec.Stdin, stream); err != nil {
-				stdinErr = err
-				cancel()
-			}
-		}()
-	} else if err == nil {
-		_ = stream.CloseSend()
+	var stdin *stdinPump
+	if err == nil {
+		stdin = startStdin(spec.Stdin, func(r io.Reader) error { return sendStdin(r, stream) }, stream.CloseSend, cancel)
 	}
 
 	stdout, stderr := spec.Stdout, spec.Stderr
@@ -167,12 +152,8 @@ func (c *Client) Exec(ctx context.Context, node string, spec ExecSpec) (int, err
 			break
 		}
 		if err != nil {
-			if sctx.Err() != nil && ctx.Err() == nil {
-				// Only a failed stdin read cancels sctx on its own.
-				stdinDone.Wait()
-				if stdinErr != nil {
-					return 0, fmt.Errorf("%s: read stdin: %w", what, stdinErr)
-				}
+			if serr := stdin.failure(sctx, ctx); serr != nil {
+				return 0, fmt.Errorf("%s: read stdin: %w", what, serr)
 			}
 			return 0, c.callError(ctx, method, what, err)
 		}
@@ -193,6 +174,46 @@ func (c *Client) Exec(ctx context.Context, node string, spec ExecSpec) (int, err
 		return 0, fmt.Errorf("%s: backend %s ended the exec without an exit code", what, c.name)
 	}
 	return code, nil
+}
+
+// stdinPump sends a call's stdin on a goroutine of its own: the command may
+// end without reading its stdin, and the call returns then even if the
+// caller's reader blocks (the goroutine ends at that reader's next return).
+type stdinPump struct {
+	done sync.WaitGroup
+	// err is set when reading the caller's stdin failed; the call is then
+	// cancelled and this error reported instead of the cancellation.
+	err error
+}
+
+// startStdin sends r with send, cancelling the call if reading r fails;
+// with no r it closes the sending side at once.
+func startStdin(r io.Reader, send func(io.Reader) error, closeSend func() error, cancel func()) *stdinPump {
+	p := &stdinPump{}
+	if r == nil {
+		_ = closeSend()
+		return p
+	}
+	p.done.Add(1)
+	go func() {
+		defer p.done.Done()
+		if err := send(r); err != nil {
+			p.err = err
+			cancel()
+		}
+	}()
+	return p
+}
+
+// failure is the stdin read error behind a failed stream, if that is what
+// cancelled it: only the pump cancels the call's context (callCtx) on its
+// own, while the caller's (ctx) is still live.
+func (p *stdinPump) failure(callCtx, ctx context.Context) error {
+	if p == nil || callCtx.Err() == nil || ctx.Err() != nil {
+		return nil
+	}
+	p.done.Wait()
+	return p.err
 }
 
 // sendStdin copies the caller's stdin to the exec stream, then closes it.

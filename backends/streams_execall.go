@@ -17,7 +17,6 @@ import (
 
 // ExecAll crosses the process boundary once: the backend tees stdin to each
 // node's Exec (teeExec) and sends back one result per node as it ends.
-
 func (s *server) ExecAll(stream pb.Runtime_ExecAllServer) error {
 	ctx := stream.Context()
 	first, err := stream.Recv()
@@ -136,19 +135,9 @@ func (c *Client) ExecAll(ctx context.Context, spec ExecAllSpec) ([]ExecResult, e
 	if err != nil && err != io.EOF {
 		return nil, c.callError(ctx, method, what, err)
 	}
-	var stdinErr error
-	var stdinDone sync.WaitGroup
-	if err == nil && spec.Stdin != nil {
-		stdinDone.Add(1)
-		go func() {
-			defer stdinDone.Done()
-			if err := sendExecAllStdin(spec.Stdin, stream); err != nil {
-				stdinErr = err
-				cancel()
-			}
-		}()
-	} else if err == nil {
-		_ = stream.CloseSend()
+	var stdin *stdinPump
+	if err == nil {
+		stdin = startStdin(spec.Stdin, func(r io.Reader) error { return sendExecAllStdin(r, stream) }, stream.CloseSend, cancel)
 	}
 
 	results := make([]ExecResult, len(spec.Nodes))
@@ -159,11 +148,8 @@ func (c *Client) ExecAll(ctx context.Context, spec ExecAllSpec) ([]ExecResult, e
 			break
 		}
 		if err != nil {
-			if sctx.Err() != nil && ctx.Err() == nil {
-				stdinDone.Wait()
-				if stdinErr != nil {
-					return nil, fmt.Errorf("%s: read stdin: %w", what, stdinErr)
-				}
+			if serr := stdin.failure(sctx, ctx); serr != nil {
+				return nil, fmt.Errorf("%s: read stdin: %w", what, serr)
 			}
 			return nil, c.callError(ctx, method, what, err)
 		}
