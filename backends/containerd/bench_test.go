@@ -15,6 +15,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 
 	"github.com/k3d/k3d/backends"
+	"github.com/k3d/k3d/backends/internal/builtbin"
 )
 
 // The benchmarks set what k3d pays beside doing the same work directly
@@ -24,25 +25,10 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 10x
 
-// backendPath finds the built k3d-runtime-containerd ($K3D_BIN_DIR, else
-// the repository's bin/).
-func backendPath(b *testing.B) string {
-	b.Helper()
-	dir := os.Getenv("K3D_BIN_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "bin")
-	}
-	p := filepath.Join(dir, "k3d-runtime-containerd")
-	if _, err := os.Stat(p); err != nil {
-		b.Skipf("%s is not built (make build); set K3D_BIN_DIR to use another", p)
-	}
-	return p
-}
-
 // openBackend starts the backend program on the suite's namespace and root.
 func openBackend(b *testing.B, ctx context.Context) *backends.Client {
 	b.Helper()
-	c, err := backends.OpenPath(ctx, backendPath(b), backends.OpenOptions{Env: []string{
+	c, err := backends.OpenPath(ctx, builtbin.Backend(b, "containerd"), backends.OpenOptions{Env: []string{
 		EnvNamespace + "=" + suite.rt.namespace,
 		EnvRoot + "=" + suite.rt.root.root,
 	}})
@@ -68,7 +54,7 @@ func BenchmarkStartInfo(b *testing.B) {
 		b.Skip(suite.skipWhy)
 	}
 	ctx := context.Background()
-	path := backendPath(b)
+	path := builtbin.Backend(b, "containerd")
 	var backend, direct time.Duration
 	for range b.N {
 		t0 := time.Now()

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/k3d/k3d/backends"
+	"github.com/k3d/k3d/backends/internal/builtbin"
 )
 
 // The benchmarks set what k3d pays for running the backend as a subprocess
@@ -21,24 +20,9 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 5x
 
-// backendPath finds the built k3d-runtime-docker ($K3D_BIN_DIR, else the
-// repository's bin/).
-func backendPath(b *testing.B) string {
-	b.Helper()
-	dir := os.Getenv("K3D_BIN_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "bin")
-	}
-	p := filepath.Join(dir, "k3d-runtime-docker")
-	if _, err := os.Stat(p); err != nil {
-		b.Skipf("%s is not built (make build, or: CGO_ENABLED=0 go build -o ../../bin/k3d-runtime-docker ./cmd/k3d-runtime-docker); set K3D_BIN_DIR to use another", p)
-	}
-	return p
-}
-
 func openBackend(b *testing.B, ctx context.Context) *backends.Client {
 	b.Helper()
-	c, err := backends.OpenPath(ctx, backendPath(b), backends.OpenOptions{})
+	c, err := backends.OpenPath(ctx, builtbin.Backend(b, "docker"), backends.OpenOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -60,7 +44,7 @@ func report(b *testing.B, backend, direct time.Duration) {
 // for Info, against making a client and asking the daemon the same facts.
 func BenchmarkStartAndInfo(b *testing.B) {
 	_, ctx := needDaemon(b)
-	path := backendPath(b)
+	path := builtbin.Backend(b, "docker")
 	var backend, direct time.Duration
 	for b.Loop() {
 		start := time.Now()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/containers/podman/v4/pkg/specgen"
 
 	"github.com/k3d/k3d/backends"
+	"github.com/k3d/k3d/backends/internal/builtbin"
 	"github.com/k3d/k3d/engine/imagebuild"
 )
 
@@ -28,22 +28,6 @@ import (
 //
 //	go test -tags "$(cat buildtags)" -run '^$' -bench . -benchtime 5x .
 //	CONTAINER_HOST=unix:///run/user/1001/podman/podman.sock go test ...  (rootless)
-
-// backendPath finds the built k3d-runtime-podman ($K3D_BIN_DIR, else the
-// repository's bin/). Benchmarks ask for it before the fixture, so that a
-// missing program skips at once instead of after building and loading images.
-func backendPath(b *testing.B) string {
-	b.Helper()
-	dir := os.Getenv("K3D_BIN_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "bin")
-	}
-	p := filepath.Join(dir, "k3d-runtime-podman")
-	if _, err := os.Stat(p); err != nil {
-		b.Skipf("%s is not built (make BACKENDS=podman build); set K3D_BIN_DIR to use another", p)
-	}
-	return p
-}
 
 // backendOptions keeps the backend's info cache in the run's own directory,
 // so the run neither finds a warm cache nor leaves one behind.
@@ -85,7 +69,7 @@ func report(b *testing.B, backend, direct time.Duration) {
 // starts asks for it: that one is timed alone, before the loop, as
 // cold-backend-µs. The loop times every later command.
 func BenchmarkStartAndInfo(b *testing.B) {
-	path := backendPath(b)
+	path := builtbin.Backend(b, "podman")
 	ctx := needService(b)
 	uri := suite.rt.endpoint.uri
 	startInfo := func() (backends.Info, time.Duration) {
@@ -130,7 +114,7 @@ func BenchmarkStartAndInfo(b *testing.B) {
 // (b) One round trip: ImageExists through the protocol against the bindings'
 // images.Exists, the same request to the service.
 func BenchmarkRoundTrip(b *testing.B) {
-	path := backendPath(b)
+	path := builtbin.Backend(b, "podman")
 	ctx := needService(b)
 	c := openBackend(b, ctx, path)
 	// The backend connects on its first call; k3d pays that once per
@@ -162,7 +146,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 // (looking the image up for its labels, hostname and sysctl in the spec,
 // inspecting after create and before delete) is what k3d pays.
 func BenchmarkNodeLife(b *testing.B) {
-	path := backendPath(b)
+	path := builtbin.Backend(b, "podman")
 	ctx := needService(b)
 	c := openBackend(b, ctx, path)
 	if _, err := c.Info(ctx); err != nil { // connects, as in (b)
@@ -258,7 +242,7 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 // the bindings' images.Export in the same format (uncompressed
 // docker-archive). Both are read to the end.
 func BenchmarkImageSave200MB(b *testing.B) {
-	path := backendPath(b)
+	path := builtbin.Backend(b, "podman")
 	ctx := needService(b)
 	c := openBackend(b, ctx, path)
 	ref := bigImage(b, ctx)
