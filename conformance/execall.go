@@ -3,7 +3,10 @@ package conformance
 import (
 	"bytes"
 	"crypto/rand"
+	"io"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/k3d/k3d/backends"
 )
@@ -85,4 +88,36 @@ func testExecAll(t *testing.T, f *fixture) {
 	if !backends.IsNotFound(err) {
 		t.Errorf("exec all with a missing image as stdin: want ErrNotFound, got %v", err)
 	}
+
+	// A command that reads all of stdin and ends before stdin's end is known
+	// (ctr stops at the tar's end marker) left nothing unread. One that stops
+	// early with most of stdin still to come did, and its exit code is still
+	// its own: more is left than the runtime's connection buffers, so the
+	// rest cannot vanish into them.
+	for _, c := range []struct {
+		size, read int
+		unread     bool
+	}{{1 << 20, 1 << 20, false}, {len(in), 1 << 20, true}} {
+		res, err := backends.ExecAll(f.ctx, f.rt, backends.ExecAllSpec{
+			Nodes: []string{a, b}, Cmd: []string{"/testprog", "read", strconv.Itoa(c.read)},
+			Stdin: io.MultiReader(bytes.NewReader(in[:c.size]), lateEOF(300*time.Millisecond)),
+		})
+		if err != nil {
+			t.Fatalf("exec all reading %d of %d bytes: %v", c.read, c.size, err)
+		}
+		for i, r := range res {
+			if r.Err != nil || r.ExitCode != 0 || r.Unread != c.unread {
+				t.Errorf("exec all: node %d read %d of %d bytes: err=%v exit=%d unread=%v, want unread=%v",
+					i, c.read, c.size, r.Err, r.ExitCode, r.Unread, c.unread)
+			}
+		}
+	}
+}
+
+// lateEOF is the end of a stream, known only a while after its last byte.
+type lateEOF time.Duration
+
+func (l lateEOF) Read([]byte) (int, error) {
+	time.Sleep(time.Duration(l))
+	return 0, io.EOF
 }

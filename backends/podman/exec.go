@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/containers/podman/v4/libpod/define"
@@ -100,7 +102,11 @@ func (r *Runtime) exec(ctx context.Context, node string, spec backends.ExecSpec)
 			return -1, backends.NewError(backends.ErrInvalid, fmt.Sprintf("command %q", spec.Cmd[0]), msg)
 		}
 	}
-	if copyErr != nil {
+	// A command that ends without reading all of its stdin leaves the rest
+	// unread in the service's end of the socket, which then resets the
+	// connection instead of closing it; the output came before the reset and
+	// the exit code is known, so the reset is the end of the output.
+	if copyErr != nil && !errors.Is(copyErr, syscall.ECONNRESET) {
 		return -1, fmt.Errorf("read output: %w", copyErr)
 	}
 	if err := held.flush(); err != nil {

@@ -82,6 +82,15 @@ func run(cmd string, args []string) error {
 		return dial(args)
 	case "cat":
 		return cat(args)
+	case "read":
+		// read N: reads exactly N bytes of stdin and ends without waiting for
+		// its end, as ctr's tar reader stops at the archive's end marker.
+		n, err := intArg(args, 0)
+		if err != nil {
+			return err
+		}
+		_, err = io.CopyN(io.Discard, os.Stdin, int64(n))
+		return err
 	case "stat":
 		return stat(args)
 	case "write":
