@@ -19,7 +19,7 @@ RUNTIME  ?= docker
 # Conformance and end-to-end tests start real containers: give them room.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build generate vet test unit conformance bench runtimes demo node-image clean
+.PHONY: all build generate vet test unit conformance bench runtimes demo node-image install clean
 
 all: build
 
@@ -39,9 +39,11 @@ generate:
 vet:
 	@set -e; go vet ./...; for b in $(BACKENDS); do echo "go vet (backends/$$b)"; (cd backends/$$b && go vet -tags "$(tags)" ./...); done
 
-# The whole suite, as .ci/run runs it: unit tests, the conformance suite against
-# every backend in RUNTIMES on its real daemon, and the end-to-end tests.
-test: build vet
+# The whole suite, as .ci/run runs it: the same runtime setup CI does (so a
+# half-set-up runtime, e.g. containerd started by `make demo` without CNI plugins,
+# is completed first), unit tests, the conformance suite against every backend in
+# RUNTIMES on its real daemon, and the end-to-end tests.
+test: runtimes build vet
 	K3D_BIN_DIR=$(BIN) K3D_TEST_RUNTIMES=$(RUNTIMES) go test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	@set -e; for b in $(BACKENDS); do \
 		echo "go test (backends/$$b)"; \
@@ -57,14 +59,21 @@ conformance: build
 bench: build
 	RUNTIMES=$(RUNTIMES) hack/bench.sh
 
+comma := ,
 runtimes:
-	hack/runtimes.sh $(RUNTIMES)
+	hack/runtimes.sh $(subst $(comma), ,$(RUNTIMES))
 
 node-image: build
 	@go run ./conformance/k3sdouble/cmd/node-image --runtime $(RUNTIME) --bin-dir $(BIN)
 
 demo: build
 	hack/demo.sh
+
+# Installs k3d with every backend program next to it, where k3d looks for them.
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN)/k3d $(foreach b,$(BACKENDS),$(BIN)/k3d-runtime-$(b)) $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	rm -rf $(BIN)

@@ -37,6 +37,9 @@ func (r *Runtime) readInfo(ctx context.Context) (backends.Info, error) {
 	if err != nil {
 		return backends.Info{}, r.typed(err, "containerd")
 	}
+	if err := checkCNIPlugins(r.cniPath); err != nil {
+		return backends.Info{}, err
+	}
 	info := backends.Info{
 		Name:           runtimeName,
 		Version:        ver.Version,

@@ -100,6 +100,12 @@ func badInputs(runtime string) []badInput {
 	if env, ok := deadEndpoint[runtime]; ok {
 		cases = append(cases, badInput{"unreachable runtime", create(), []string{env}, "/nonexistent/"})
 	}
+	if runtime == "containerd" {
+		// containerd answers but its network plugins are missing: a half-set-up
+		// host must get the fix, not libcni's "failed to find plugin".
+		cases = append(cases, badInput{"containerd without CNI plugins", create(), []string{"K3D_CNI_PATH=/nonexistent/cni"},
+			"CNI plugins not found in /nonexistent/cni (install containernetworking-plugins, or set K3D_CNI_PATH)"})
+	}
 	return cases
 }
 
