@@ -87,6 +87,9 @@ func run(ctx context.Context, args []string, env *Env) int {
 		fmt.Fprintf(stderr, "k3d: %v\n", err)
 		return 2
 	}
+	if done, code := registerCompletion(parser); done {
+		return code
+	}
 	kctx, err := parser.Parse(args)
 	if exitCode >= 0 { // --help, or a parse error kong already reported
 		return exitCode

@@ -21,6 +21,7 @@ type CLI struct {
 	Prune  PruneCmd  `cmd:"" help:"Remove dangling k3d nodes, volumes and networks."`
 
 	Version     VersionCmd     `cmd:"" help:"Print k3d's version and the runtimes it can drive."`
+	Completion  CompletionCmd  `cmd:"" help:"Print shell code for tab completion: source <(k3d completion bash|zsh|fish)."`
 	RuntimeInfo RuntimeInfoCmd `cmd:"" name:"runtime-info" help:"Print what the container runtime says about itself and its host."`
 
 	Cluster    ClusterNounCmd    `cmd:"" help:"Manage clusters (k3d v5 form: k3d cluster create|delete|list|start|stop)."`

@@ -1,0 +1,50 @@
+package app
+
+import (
+	"strings"
+	"testing"
+)
+
+// A shell asking for completions gets k3d's own subcommands and flags back,
+// one per line, and nothing is run.
+func TestCompletionAnswersTheShell(t *testing.T) {
+	c := newCLI(t)
+	for _, tc := range []struct {
+		line string
+		want []string
+	}{
+		{"k3d cre", []string{"create"}},
+		{"k3d create cluster --ag", []string{"--agents", "--agents-memory"}},
+		{"k3d cluster ", []string{"create", "delete", "list"}},
+	} {
+		t.Setenv("COMP_LINE", tc.line)
+		t.Setenv("COMP_POINT", "")
+		code, out, stderr := c.run()
+		if code != 0 {
+			t.Fatalf("%q: exit %d, stderr %q", tc.line, code, stderr)
+		}
+		got := strings.Fields(out)
+		for _, w := range tc.want {
+			if !contains(got, w) {
+				t.Errorf("%q: completions %v lack %q", tc.line, got, w)
+			}
+		}
+	}
+	if n := c.rt.Calls("CreateNode"); n != 0 {
+		t.Errorf("completing created %d nodes", n)
+	}
+}
+
+// `source <(k3d completion bash)` needs the script itself on stdout.
+func TestCompletionPrintsTheScript(t *testing.T) {
+	c := newCLI(t)
+	for shell, want := range map[string]string{"bash": "complete ", "zsh": "complete ", "fish": "function __complete_"} {
+		code, out, stderr := c.run("completion", shell)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("k3d completion %s: exit %d, stdout %q, stderr %q; want a script containing %q", shell, code, out, stderr, want)
+		}
+	}
+	if code, _, stderr := c.run("completion", "tcsh"); code == 0 || !strings.Contains(stderr, "tcsh") {
+		t.Errorf("k3d completion tcsh: exit %d, stderr %q; want an error naming tcsh", code, stderr)
+	}
+}
