@@ -19,10 +19,14 @@ func (c *CompletionCmd) Run(kctx *kong.Context) error {
 	return lib.Run(kctx)
 }
 
-// registerCompletion answers a shell's completion request (COMP_LINE set) and
-// reports whether it did; otherwise the command line is parsed as usual.
-func registerCompletion(parser *kong.Kong) (handled bool, code int) {
-	code = -1
+// answerCompletion answers a shell's completion request and returns its exit
+// code, or -1 when the shell did not ask (COMP_LINE unset): the completion
+// model is built only then, not on every command.
+func answerCompletion(parser *kong.Kong, getenv func(string) string) int {
+	if getenv("COMP_LINE") == "" {
+		return -1
+	}
+	code := -1
 	kongcompletion.Register(parser, kongcompletion.WithExitFunc(func(c int) { code = c }))
-	return code >= 0, code
+	return code
 }

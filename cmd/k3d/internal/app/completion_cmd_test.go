@@ -17,6 +17,8 @@ func TestCompletionAnswersTheShell(t *testing.T) {
 		{"k3d create cluster --ag", []string{"--agents", "--agents-memory"}},
 		{"k3d cluster ", []string{"create", "delete", "list"}},
 	} {
+		// k3d sees the request through its Env; the library reads the process's.
+		c.env["COMP_LINE"] = tc.line
 		t.Setenv("COMP_LINE", tc.line)
 		t.Setenv("COMP_POINT", "")
 		code, out, stderr := c.run()
