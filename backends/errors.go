@@ -21,6 +21,10 @@ var (
 	ErrInvalid = errors.New("invalid")
 	// ErrUnreachable: the runtime daemon cannot be reached.
 	ErrUnreachable = errors.New("runtime unreachable")
+	// ErrPrerequisite: the runtime answers, but this host lacks something the
+	// backend needs to make nodes (CNI plugins, /dev/net/tun, subordinate ids,
+	// a writable data root).
+	ErrPrerequisite = errors.New("missing prerequisite")
 )
 
 // Error is a typed contract error about one object.
@@ -79,6 +83,25 @@ func (e *UnreachableError) Error() string {
 
 func (e *UnreachableError) Unwrap() error { return ErrUnreachable }
 
+// PrerequisiteError says what this host lacks for a backend to make nodes, in
+// one line with the fix: a half set-up machine is told what to install rather
+// than failing later, deep in a node's start.
+type PrerequisiteError struct {
+	Runtime string // "containerd"
+	Missing string // "CNI plugins not found in /opt/cni/bin"
+	Fix     string // "install containernetworking-plugins, or set K3D_CNI_PATH"
+}
+
+func (e *PrerequisiteError) Error() string {
+	s := e.Runtime + ": " + e.Missing
+	if e.Fix != "" {
+		s += " (" + e.Fix + ")"
+	}
+	return s
+}
+
+func (e *PrerequisiteError) Unwrap() error { return ErrPrerequisite }
+
 // IsNotFound reports whether err is, or wraps, ErrNotFound.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
@@ -96,3 +119,6 @@ func IsInvalid(err error) bool { return errors.Is(err, ErrInvalid) }
 
 // IsUnreachable reports whether err is, or wraps, ErrUnreachable.
 func IsUnreachable(err error) bool { return errors.Is(err, ErrUnreachable) }
+
+// IsPrerequisite reports whether err is, or wraps, ErrPrerequisite.
+func IsPrerequisite(err error) bool { return errors.Is(err, ErrPrerequisite) }

@@ -27,6 +27,7 @@ var kindsToWire = []struct {
 	{ErrNotRunning, pb.ErrorKind_ERROR_KIND_NOT_RUNNING, codes.FailedPrecondition},
 	{ErrInvalid, pb.ErrorKind_ERROR_KIND_INVALID, codes.InvalidArgument},
 	{ErrUnreachable, pb.ErrorKind_ERROR_KIND_UNREACHABLE, codes.Unavailable},
+	{ErrPrerequisite, pb.ErrorKind_ERROR_KIND_PREREQUISITE, codes.FailedPrecondition},
 	{context.Canceled, pb.ErrorKind_ERROR_KIND_CANCELED, codes.Canceled},
 	{context.DeadlineExceeded, pb.ErrorKind_ERROR_KIND_DEADLINE_EXCEEDED, codes.DeadlineExceeded},
 }
@@ -40,11 +41,16 @@ func toStatus(err error) error {
 	code := codes.Unknown
 	var ue *UnreachableError
 	var te *Error
+	var pe *PrerequisiteError
 	switch {
 	case errors.As(err, &ue):
 		d.Kind, d.Typed = pb.ErrorKind_ERROR_KIND_UNREACHABLE, true
 		d.Runtime, d.Endpoint, d.Hint, d.Detail = ue.Runtime, ue.Endpoint, ue.Hint, ue.Detail
 		code = codes.Unavailable
+	case errors.As(err, &pe):
+		d.Kind, d.Typed = pb.ErrorKind_ERROR_KIND_PREREQUISITE, true
+		d.Runtime, d.Detail, d.Hint = pe.Runtime, pe.Missing, pe.Fix
+		code = codes.FailedPrecondition
 	case errors.As(err, &te) && wireKind(te.Kind) != pb.ErrorKind_ERROR_KIND_UNSPECIFIED:
 		d.Kind, d.Typed = wireKind(te.Kind), true
 		d.Object, d.Detail = te.Object, te.Detail
@@ -116,6 +122,8 @@ func fromDetail(st *status.Status) (error, bool) {
 		case kind == nil:
 		case ed.GetTyped() && kind == ErrUnreachable:
 			inner = &UnreachableError{Runtime: ed.GetRuntime(), Endpoint: ed.GetEndpoint(), Hint: ed.GetHint(), Detail: ed.GetDetail()}
+		case ed.GetTyped() && kind == ErrPrerequisite:
+			inner = &PrerequisiteError{Runtime: ed.GetRuntime(), Missing: ed.GetDetail(), Fix: ed.GetHint()}
 		case ed.GetTyped():
 			inner = &Error{Kind: kind, Object: ed.GetObject(), Detail: ed.GetDetail()}
 		default:

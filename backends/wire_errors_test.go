@@ -50,6 +50,22 @@ var errorCases = []errorCase{
 			t.Error("IsUnreachable = false")
 		}
 	}},
+	{"fail-prerequisite", func(t *testing.T, err error, _ string) {
+		var pe *backends.PrerequisiteError
+		if !errors.As(err, &pe) {
+			t.Fatalf("error %q (%T) does not hold a *backends.PrerequisiteError", err, err)
+		}
+		want := backends.PrerequisiteError{Runtime: "fake", Missing: "CNI plugins not found in /nonexistent", Fix: "install containernetworking-plugins"}
+		if *pe != want {
+			t.Errorf("got %+v, want %+v", *pe, want)
+		}
+		if !backends.IsPrerequisite(err) || backends.IsUnreachable(err) {
+			t.Errorf("IsPrerequisite = %v, IsUnreachable = %v", backends.IsPrerequisite(err), backends.IsUnreachable(err))
+		}
+		if !strings.Contains(err.Error(), "fake: CNI plugins not found in /nonexistent (install containernetworking-plugins)") {
+			t.Errorf("text %q", err)
+		}
+	}},
 	{"fail-bare-notfound", func(t *testing.T, err error, _ string) {
 		var te *backends.Error
 		if !backends.IsNotFound(err) || errors.As(err, &te) {
@@ -67,7 +83,7 @@ var errorCases = []errorCase{
 		}
 	}},
 	{"fail-plain", func(t *testing.T, err error, _ string) {
-		for _, kind := range []error{backends.ErrNotFound, backends.ErrAlreadyExists, backends.ErrInUse, backends.ErrNotRunning, backends.ErrInvalid, backends.ErrUnreachable, context.Canceled, context.DeadlineExceeded} {
+		for _, kind := range []error{backends.ErrNotFound, backends.ErrAlreadyExists, backends.ErrInUse, backends.ErrNotRunning, backends.ErrInvalid, backends.ErrUnreachable, backends.ErrPrerequisite, context.Canceled, context.DeadlineExceeded} {
 			if errors.Is(err, kind) {
 				t.Errorf("plain error %q is %v", err, kind)
 			}

@@ -145,6 +145,8 @@ func Run(t *testing.T, backendPath string, opts ...Option) {
 	switch {
 	case backends.IsUnreachable(err) && !o.requireUp:
 		t.Skipf("runtime of %s is not reachable, skipping on this machine (set CI=true to fail instead): %v", backendPath, err)
+	case backends.IsPrerequisite(err) && !o.requireUp:
+		t.Skipf("runtime of %s is not set up, skipping on this machine (set CI=true to fail instead): %v", backendPath, err)
 	case err != nil:
 		t.Fatalf("info from %s: %v", backendPath, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/k3d/k3d/backends"
 	"github.com/k3d/k3d/conformance"
 )
 
@@ -16,15 +17,7 @@ import (
 // executables from K3D_BIN_DIR (default: the repository's bin/).
 func TestConformance(t *testing.T) {
 	dir := binDir(t)
-	runtimes := os.Getenv("K3D_TEST_RUNTIMES")
-	if runtimes == "" {
-		runtimes = "docker"
-	}
-	for _, name := range strings.Split(runtimes, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
-		}
+	for _, name := range runtimesUnderTest() {
 		t.Run(name, func(t *testing.T) {
 			backend, opts := runtimeUnderTest(t, name)
 			path := filepath.Join(dir, "k3d-runtime-"+backend)
@@ -34,6 +27,53 @@ func TestConformance(t *testing.T) {
 			conformance.Run(t, path, opts...)
 		})
 	}
+}
+
+// brokenEnvironments break each backend the ways a half set-up machine is
+// broken, through the variables its users would set.
+var brokenEnvironments = map[string][]conformance.Broken{
+	"docker": {
+		{Name: "no daemon at DOCKER_HOST", Env: []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, Kind: backends.ErrUnreachable,
+			Says: []string{"docker is not reachable at unix:///nonexistent/docker.sock", "start"}},
+	},
+	"podman": {
+		{Name: "no service at CONTAINER_HOST", Env: []string{"CONTAINER_HOST=unix:///nonexistent/podman.sock"}, Kind: backends.ErrUnreachable,
+			Says: []string{"podman is not reachable at unix:///nonexistent/podman.sock", "podman system service"}},
+	},
+	"containerd": {
+		{Name: "no daemon at CONTAINERD_ADDRESS", Env: []string{"CONTAINERD_ADDRESS=/nonexistent/containerd.sock"}, Kind: backends.ErrUnreachable,
+			Says: []string{"containerd is not reachable", "/nonexistent/containerd.sock"}},
+		{Name: "no CNI plugins", Env: []string{"K3D_CNI_PATH=/nonexistent/cni"}, Kind: backends.ErrPrerequisite,
+			Says: []string{"containerd: CNI plugins not found in /nonexistent/cni (install containernetworking-plugins, or set K3D_CNI_PATH)"}},
+		{Name: "unwritable data root", Env: []string{"K3D_CONTAINERD_ROOT=/dev/null/k3d"}, Kind: backends.ErrPrerequisite,
+			Says: []string{"containerd: data root /dev/null/k3d is not writable", "set K3D_CONTAINERD_ROOT"}},
+	},
+}
+
+// TestBrokenEnvironment starts every backend under test against a broken
+// environment: each must say what is missing and the fix, in one typed line.
+// It needs no daemon, so it never skips.
+func TestBrokenEnvironment(t *testing.T) {
+	dir := binDir(t)
+	for _, name := range runtimesUnderTest() {
+		if name == "podman-rootless" {
+			continue // the podman backend, broken the same way as above
+		}
+		t.Run(name, func(t *testing.T) {
+			conformance.RunBroken(t, filepath.Join(dir, "k3d-runtime-"+name), brokenEnvironments[name])
+		})
+	}
+}
+
+// runtimesUnderTest lists K3D_TEST_RUNTIMES (comma-separated, default "docker").
+func runtimesUnderTest() []string {
+	var names []string
+	for _, name := range strings.Split(cmp.Or(os.Getenv("K3D_TEST_RUNTIMES"), "docker"), ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // runtimeUnderTest maps an entry of K3D_TEST_RUNTIMES to a backend and its

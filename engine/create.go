@@ -62,6 +62,11 @@ func (e *Engine) CreateCluster(ctx context.Context, o CreateClusterOptions) (Clu
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
+	// A runtime that is down or half set up is told in its one line, before
+	// any step is reported.
+	if _, err := e.Info(ctx); backends.IsUnreachable(err) || backends.IsPrerequisite(err) {
+		return Cluster{}, err
+	}
 	var p *clusterPlan
 	err := e.step("Checking the cluster's configuration", func() (err error) {
 		p, err = e.planCluster(ctx, o)

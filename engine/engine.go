@@ -104,9 +104,9 @@ func (e *Engine) KubeconfigPath() string { return e.kubeconfigPath }
 func (e *Engine) Info(ctx context.Context) (backends.Info, error) {
 	e.infoOnce.Do(func() {
 		e.info, e.infoErr = e.rt.Info(ctx)
-		// An unreachable runtime says where it looked and what to do; a
-		// prefix would only push that out of sight.
-		if e.infoErr != nil && !backends.IsUnreachable(e.infoErr) {
+		// An unreachable runtime or a missing prerequisite says what is
+		// wrong and what to do; a prefix would only push that out of sight.
+		if e.infoErr != nil && !backends.IsUnreachable(e.infoErr) && !backends.IsPrerequisite(e.infoErr) {
 			e.infoErr = fmt.Errorf("runtime info: %w", e.infoErr)
 		}
 	})

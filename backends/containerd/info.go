@@ -20,6 +20,9 @@ import (
 // here), so the host's facts are read directly.
 func (r *Runtime) Info(ctx context.Context) (backends.Info, error) {
 	info, err := r.info.Get(ctx, r.readInfo)
+	if backends.IsPrerequisite(err) {
+		return backends.Info{}, err // names the runtime already, in one line
+	}
 	if err != nil {
 		return backends.Info{}, fmt.Errorf("containerd info: %w", err)
 	}
@@ -38,6 +41,9 @@ func (r *Runtime) readInfo(ctx context.Context) (backends.Info, error) {
 		return backends.Info{}, r.typed(err, "containerd")
 	}
 	if err := checkCNIPlugins(r.cniPath); err != nil {
+		return backends.Info{}, err
+	}
+	if err := checkDataRoot(r.root.root); err != nil {
 		return backends.Info{}, err
 	}
 	info := backends.Info{

@@ -1,12 +1,15 @@
 package containerd
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
+
+	"github.com/k3d/k3d/backends"
 )
 
 // requiredPlugins are the plugin types the backend's own CNI configurations
@@ -48,8 +51,42 @@ func checkCNIPlugins(dirs []string) error {
 	if len(missing) == len(want) {
 		what = "CNI plugins"
 	}
-	return fmt.Errorf("%s not found in %s (install containernetworking-plugins, or set %s)",
-		what, strings.Join(dirs, " or "), EnvCNIPath)
+	return &backends.PrerequisiteError{
+		Runtime: runtimeName,
+		Missing: fmt.Sprintf("%s not found in %s", what, strings.Join(dirs, " or ")),
+		Fix:     "install containernetworking-plugins, or set " + EnvCNIPath,
+	}
+}
+
+// checkDataRoot makes sure the backend can keep its state (networks, volumes,
+// node files, locks) under root: an unwritable root would otherwise surface as
+// a permission error halfway through a cluster's first network.
+func checkDataRoot(root string) error {
+	problem := func(err error) error {
+		return &backends.PrerequisiteError{
+			Runtime: runtimeName,
+			Missing: fmt.Sprintf("data root %s is not writable (%v)", root, unwrapPathError(err)),
+			Fix:     "run k3d as root, or set " + EnvRoot + " to a writable directory",
+		}
+	}
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return problem(err)
+	}
+	f, err := os.CreateTemp(root, ".k3d-write-check-*")
+	if err != nil {
+		return problem(err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// unwrapPathError keeps the cause of a path error: the path is already named.
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func executable(path string) bool {

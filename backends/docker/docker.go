@@ -41,7 +41,7 @@ type Runtime struct {
 	report   io.Writer
 	cacheDir string
 
-	info  lazy.Value[backends.Info]
+	info  lazy.Value[daemonFacts]
 	privs lazy.Value[privileges]
 }
 

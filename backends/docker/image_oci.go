@@ -39,11 +39,11 @@ func (r *Runtime) loadOCI(ctx context.Context, stream io.Reader) ([]string, erro
 		return r.loadArchive(ctx, rd)
 	}
 
-	info, err := r.info.Get(ctx, r.readInfo)
+	facts, err := r.info.Get(ctx, r.readInfo)
 	if err != nil {
 		return nil, err
 	}
-	refs, err := ociImages(dir, v1.Platform{OS: info.OS, Architecture: info.Arch})
+	refs, err := ociImages(dir, v1.Platform{OS: facts.info.OS, Architecture: facts.info.Arch})
 	if err != nil {
 		return nil, backends.NewError(backends.ErrInvalid, "OCI layout", err.Error())
 	}

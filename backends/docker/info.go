@@ -17,10 +17,11 @@ import (
 // privileged node is created (see privileged.go); until then Info answers
 // from the bounding set for a local daemon, without starting containers.
 func (r *Runtime) Info(ctx context.Context) (backends.Info, error) {
-	info, err := r.info.Get(ctx, r.readInfo)
+	facts, err := r.info.Get(ctx, r.readInfo)
 	if err != nil {
 		return backends.Info{}, fmt.Errorf("docker info: %w", err)
 	}
+	info := facts.info
 	// The cached value's slice must not be appended to in place.
 	info.Notes = slices.Clone(info.Notes)
 	missing, err := r.missingPrivileges(ctx)
@@ -37,14 +38,23 @@ func (r *Runtime) Info(ctx context.Context) (backends.Info, error) {
 	return info, nil
 }
 
-func (r *Runtime) readInfo(ctx context.Context) (backends.Info, error) {
+// daemonFacts is what the daemon says about itself, read once per process.
+type daemonFacts struct {
+	info backends.Info
+	// usernsRemap: the daemon runs containers in a remapped user namespace
+	// (dockerd --userns-remap), where it refuses privileged containers
+	// unless they keep the host's user namespace.
+	usernsRemap bool
+}
+
+func (r *Runtime) readInfo(ctx context.Context) (daemonFacts, error) {
 	ver, err := r.cli.ServerVersion(ctx)
 	if err != nil {
-		return backends.Info{}, r.typed(err, "daemon", conflictIsExists)
+		return daemonFacts{}, r.typed(err, "daemon", conflictIsExists)
 	}
 	sys, err := r.cli.Info(ctx)
 	if err != nil {
-		return backends.Info{}, r.typed(err, "daemon", conflictIsExists)
+		return daemonFacts{}, r.typed(err, "daemon", conflictIsExists)
 	}
 	info := backends.Info{
 		Name:           runtimeName,
@@ -58,18 +68,29 @@ func (r *Runtime) readInfo(ctx context.Context) (backends.Info, error) {
 		FullPrivileges: true,
 	}
 	info.CgroupVersion, _ = strconv.Atoi(sys.CgroupVersion)
-	for _, opt := range sys.SecurityOptions {
-		// Entries read "name=rootless" or "name=seccomp,profile=default".
-		for _, kv := range strings.Split(opt, ",") {
-			if kv == "name=rootless" {
-				info.Rootless = true
-			}
-		}
-	}
+	opts := securityOptions(sys.SecurityOptions)
+	info.Rootless = opts["rootless"]
 	if info.Rootless {
 		info.Notes = append(info.Notes, "rootless daemon: nodes run in a user namespace, and host ports below 1024 need net.ipv4.ip_unprivileged_port_start lowered")
 	}
-	return info, nil
+	if opts["userns"] {
+		info.Notes = append(info.Notes, "the daemon remaps user namespaces (--userns-remap): privileged nodes keep the host's user namespace (--userns=host), as Docker requires of privileged containers")
+	}
+	return daemonFacts{info: info, usernsRemap: opts["userns"]}, nil
+}
+
+// securityOptions names the daemon's security options; its entries read
+// "name=rootless", "name=userns" or "name=seccomp,profile=default".
+func securityOptions(entries []string) map[string]bool {
+	names := map[string]bool{}
+	for _, opt := range entries {
+		for _, kv := range strings.Split(opt, ",") {
+			if name, ok := strings.CutPrefix(kv, "name="); ok {
+				names[name] = true
+			}
+		}
+	}
+	return names
 }
 
 // missingPrivileges names the capabilities privileged nodes cannot get here

@@ -53,6 +53,9 @@ type privileges struct {
 	kmsg bool
 	// how says how this was decided, for the debug line.
 	how string
+	// hostUserns: the daemon remaps user namespaces, so privileged nodes
+	// must ask for the host's (see daemonFacts).
+	hostUserns bool
 }
 
 // errNoProbeImage: deciding needs an image to run a probe from, and the
@@ -63,6 +66,10 @@ var errNoProbeImage = errors.New("no image to probe privileged mode with")
 // image (if present) is used for the probe container; "" picks any local image.
 func (r *Runtime) privilegesFor(ctx context.Context, img string) (privileges, error) {
 	return r.privs.Get(ctx, func(ctx context.Context) (privileges, error) {
+		facts, err := r.info.Get(ctx, r.readInfo)
+		if err != nil {
+			return privileges{}, err
+		}
 		key := r.privilegesKey(ctx)
 		p, ok := r.loadPrivileges(key)
 		if !ok {
@@ -72,6 +79,7 @@ func (r *Runtime) privilegesFor(ctx context.Context, img string) (privileges, er
 			}
 			r.storePrivileges(key, p)
 		}
+		p.hostUserns = facts.usernsRemap
 		if !p.full {
 			unknown := ""
 			if len(p.unknown) > 0 {
@@ -312,6 +320,9 @@ func (r *Runtime) probeStart(ctx context.Context, img string, mod func(*containe
 		// nonexistent entrypoint and the container exits; that is fine.
 		Init: &init,
 	}
+	if facts, err := r.info.Get(ctx, r.readInfo); err == nil && facts.usernsRemap {
+		hc.UsernsMode = "host" // as the nodes will have it
+	}
 	mod(hc)
 	cfg := &container.Config{
 		Image:      img,
@@ -333,6 +344,9 @@ func (r *Runtime) probeStart(ctx context.Context, img string, mod func(*containe
 // applyPrivileged gives a node's host config what privileged means on this
 // host, and returns the label marking a fallback node (or "").
 func (p privileges) apply(hc *container.HostConfig) (fallbackLabel string) {
+	if p.hostUserns {
+		hc.UsernsMode = "host"
+	}
 	if p.full {
 		hc.Privileged = true
 		return ""

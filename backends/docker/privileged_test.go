@@ -259,3 +259,24 @@ func TestCaps(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// A daemon started with --userns-remap refuses privileged containers unless
+// they keep the host's user namespace; nodes must ask for it.
+func TestPrivilegedNodesKeepHostUsernsUnderRemap(t *testing.T) {
+	opts := securityOptions([]string{"name=apparmor", "name=seccomp,profile=builtin", "name=userns"})
+	if !opts["userns"] || opts["rootless"] {
+		t.Fatalf("security options %v", opts)
+	}
+	for _, p := range []privileges{{full: true, hostUserns: true}, {caps: []string{"CAP_SYS_ADMIN"}, hostUserns: true}} {
+		hc := &container.HostConfig{}
+		p.apply(hc)
+		if hc.UsernsMode != "host" {
+			t.Errorf("privileges %+v under userns-remap: UsernsMode %q, want host", p, hc.UsernsMode)
+		}
+	}
+	hc := &container.HostConfig{}
+	privileges{full: true}.apply(hc)
+	if hc.UsernsMode != "" || !hc.Privileged {
+		t.Errorf("without remap: UsernsMode %q, privileged %t", hc.UsernsMode, hc.Privileged)
+	}
+}

@@ -62,15 +62,15 @@ func (h hostFacts) unprivilegedPortStart() (int, bool) {
 // tunDevice is what slirp4netns, rootless Podman's network, opens.
 const tunDevice = "/dev/net/tun"
 
-// tunProblem says why the user uid:gid cannot open /dev/net/tun read-write,
-// or "" when it can.
-func (h hostFacts) tunProblem(uid, gid int) string {
+// tunProblem says why the user uid:gid cannot open /dev/net/tun read-write
+// and how to fix it, or "" when it can.
+func (h hostFacts) tunProblem(uid, gid int) (problem, fix string) {
 	fi, err := h.stat(tunDevice)
 	if err != nil {
-		return fmt.Sprintf("%s is missing (create it as root: mkdir -p /dev/net && mknod %s c 10 200 && chmod 0666 %s)", tunDevice, tunDevice, tunDevice)
+		return tunDevice + " is missing", fmt.Sprintf("create it as root: mkdir -p /dev/net && mknod %s c 10 200 && chmod 0666 %s", tunDevice, tunDevice)
 	}
 	if fi.Mode()&fs.ModeCharDevice == 0 {
-		return fmt.Sprintf("%s is not a character device", tunDevice)
+		return tunDevice + " is not a character device", fmt.Sprintf("recreate it as root: rm %s && mknod %s c 10 200 && chmod 0666 %s", tunDevice, tunDevice, tunDevice)
 	}
 	perm := fi.Mode().Perm()
 	ok := perm&0o006 == 0o006
@@ -78,7 +78,7 @@ func (h hostFacts) tunProblem(uid, gid int) string {
 		ok = ok || (int(st.Uid) == uid && perm&0o600 == 0o600) || (int(st.Gid) == gid && perm&0o060 == 0o060)
 	}
 	if !ok {
-		return fmt.Sprintf("%s (mode %04o) cannot be opened read-write by uid %d (as root: chmod 0666 %s)", tunDevice, perm, uid, tunDevice)
+		return fmt.Sprintf("%s (mode %04o) cannot be opened read-write by uid %d", tunDevice, perm, uid), "as root: chmod 0666 " + tunDevice
 	}
-	return ""
+	return "", ""
 }

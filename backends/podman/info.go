@@ -22,8 +22,9 @@ type facts struct {
 	// Rootless only, each "" when fine (or when it cannot be told):
 	// portStart is the lowest host port the service may publish (0: any).
 	portStart int
-	// noTun says why networked nodes cannot start.
-	noTun string
+	// missing is what this host lacks for any node to start (no
+	// /dev/net/tun, no subordinate ids): Info reports it, in one line.
+	missing *backends.PrerequisiteError
 	// noMemory says why memory limits cannot be applied.
 	noMemory string
 }
@@ -33,6 +34,9 @@ func (r *Runtime) Info(ctx context.Context) (backends.Info, error) {
 	f, err := r.facts(ctx)
 	if err != nil {
 		return backends.Info{}, fmt.Errorf("podman info: %w", err)
+	}
+	if f.missing != nil {
+		return backends.Info{}, f.missing
 	}
 	info := f.info
 	// The cached value's slices must not be shared.
@@ -142,9 +146,19 @@ func rootlessFacts(f *facts, in *define.Info, ep endpoint, h hostFacts) {
 				"rootless Podman cannot publish host ports below %d; to allow them: sudo sysctl net.ipv4.ip_unprivileged_port_start=<lowest port>", start))
 		}
 		if uid >= 0 {
-			if p := h.tunProblem(uid, gid); p != "" {
-				f.noTun = "rootless Podman's networks (slirp4netns) need /dev/net/tun: " + p
-				info.Notes = append(info.Notes, f.noTun)
+			if p, fix := h.tunProblem(uid, gid); p != "" {
+				f.missing = &backends.PrerequisiteError{Runtime: runtimeName,
+					Missing: "rootless Podman's networks (slirp4netns) need /dev/net/tun: " + p, Fix: fix}
+			}
+		}
+	}
+	// Without subordinate ids the user namespace holds the user alone, and
+	// k3s's image (files owned by other ids) cannot even be unpacked.
+	if in.Host != nil && f.missing == nil {
+		if u, g := mappedIDs(in.Host.IDMappings.UIDMap), mappedIDs(in.Host.IDMappings.GIDMap); u <= 1 || g <= 1 {
+			f.missing = &backends.PrerequisiteError{Runtime: runtimeName,
+				Missing: fmt.Sprintf("rootless Podman of %s has no subordinate uid/gid ranges (%d uid(s), %d gid(s) mapped)", who, u, g),
+				Fix:     "as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER, then as USER: podman system migrate",
 			}
 		}
 	}
@@ -171,6 +185,15 @@ func rootlessFacts(f *facts, in *define.Info, ep endpoint, h hostFacts) {
 				strings.Join(missing, ", "), who))
 		}
 	}
+}
+
+// mappedIDs counts the ids a user namespace mapping holds.
+func mappedIDs(m []idtools.IDMap) int {
+	n := 0
+	for _, e := range m {
+		n += e.Size
+	}
+	return n
 }
 
 // hostID is the host id that the container's id 0 maps to: the rootless user.

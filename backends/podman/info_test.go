@@ -91,7 +91,7 @@ func TestFactsRootful(t *testing.T) {
 
 func TestFactsRootlessCgroupV1(t *testing.T) {
 	f := factsFrom(serviceInfo(true, "v1"), local, fakeHost(noSysResource, fs.ModeCharDevice|0o666))
-	if !f.info.Rootless || f.portStart != 1024 || f.noTun != "" || f.noMemory == "" {
+	if !f.info.Rootless || f.portStart != 1024 || f.missing != nil || f.noMemory == "" {
 		t.Fatalf("facts %+v", f)
 	}
 	notes := strings.Join(f.info.Notes, "\n")
@@ -132,11 +132,12 @@ func TestFactsRootlessCgroupV2(t *testing.T) {
 	if !strings.Contains(bare.noMemory, "not delegated") || !strings.Contains(strings.Join(bare.info.Notes, "\n"), "memory, pids") {
 		t.Errorf("undelegated cgroup v2: %+v", bare)
 	}
-	if !strings.Contains(bare.noTun, "/dev/net/tun") {
-		t.Errorf("no /dev/net/tun: %q", bare.noTun)
+	wantTun := "podman: rootless Podman's networks (slirp4netns) need /dev/net/tun: /dev/net/tun is missing (create it as root: mkdir -p /dev/net && mknod /dev/net/tun c 10 200 && chmod 0666 /dev/net/tun)"
+	if bare.missing == nil || bare.missing.Error() != wantTun {
+		t.Errorf("no /dev/net/tun: got %v, want %q", bare.missing, wantTun)
 	}
-	if err := bare.refuse(backends.NodeSpec{Name: "n"}); !errors.Is(err, backends.ErrInvalid) || !strings.Contains(err.Error(), "mknod") {
-		t.Errorf("a node without /dev/net/tun: %v, want ErrInvalid saying how to make it", err)
+	if err := bare.refuse(backends.NodeSpec{Name: "n"}); !backends.IsPrerequisite(err) || !strings.Contains(err.Error(), "mknod") {
+		t.Errorf("a node without /dev/net/tun: %v, want a prerequisite error saying how to make it", err)
 	}
 }
 
@@ -147,8 +148,26 @@ func TestTunProblem(t *testing.T) {
 		0o666:                     false, // not a device
 		0:                         false, // missing
 	} {
-		if got := fakeHost(nil, mode).tunProblem(1001, 1001) == ""; got != ok {
+		problem, fix := fakeHost(nil, mode).tunProblem(1001, 1001)
+		if got := problem == ""; got != ok {
 			t.Errorf("tun of mode %v usable: %t, want %t", mode, got, ok)
 		}
+		if !ok && !strings.Contains(fix, "as root") {
+			t.Errorf("tun of mode %v: fix %q does not say what to run as root", mode, fix)
+		}
+	}
+}
+
+func TestFactsRootlessWithoutSubordinateIDs(t *testing.T) {
+	in := serviceInfo(true, "v2", "cpu", "memory", "pids")
+	in.Host.IDMappings.UIDMap = []idtools.IDMap{{ContainerID: 0, HostID: 1001, Size: 1}}
+	in.Host.IDMappings.GIDMap = []idtools.IDMap{{ContainerID: 0, HostID: 1001, Size: 1}}
+	f := factsFrom(in, local, fakeHost(noSysResource, fs.ModeCharDevice|0o666))
+	want := "podman: rootless Podman of uid 1001 has no subordinate uid/gid ranges (1 uid(s), 1 gid(s) mapped) (as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER, then as USER: podman system migrate)"
+	if f.missing == nil || f.missing.Error() != want {
+		t.Fatalf("got %v, want %q", f.missing, want)
+	}
+	if ok := factsFrom(serviceInfo(true, "v2", "cpu", "memory", "pids"), local, fakeHost(noSysResource, fs.ModeCharDevice|0o666)); ok.missing != nil {
+		t.Errorf("with 65536 subordinate ids: %v", ok.missing)
 	}
 }

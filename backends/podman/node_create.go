@@ -127,8 +127,8 @@ func (f facts) refuse(spec backends.NodeSpec) error {
 	if spec.MemoryLimit > 0 && f.noMemory != "" {
 		return invalid(f.noMemory)
 	}
-	if f.noTun != "" {
-		return invalid(f.noTun)
+	if f.missing != nil {
+		return f.missing
 	}
 	return nil
 }

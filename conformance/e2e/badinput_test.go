@@ -104,7 +104,11 @@ func badInputs(runtime string) []badInput {
 		// containerd answers but its network plugins are missing: a half-set-up
 		// host must get the fix, not libcni's "failed to find plugin".
 		cases = append(cases, badInput{"containerd without CNI plugins", create(), []string{"K3D_CNI_PATH=/nonexistent/cni"},
-			"CNI plugins not found in /nonexistent/cni (install containernetworking-plugins, or set K3D_CNI_PATH)"})
+			"containerd: CNI plugins not found in /nonexistent/cni (install containernetworking-plugins, or set K3D_CNI_PATH)"})
+		// A data root k3d cannot write to (here: below a file) must be named
+		// with the fix before anything is created.
+		cases = append(cases, badInput{"containerd with an unwritable data root", create(), []string{"K3D_CONTAINERD_ROOT=/dev/null/k3d"},
+			"containerd: data root /dev/null/k3d is not writable (not a directory) (run k3d as root, or set K3D_CONTAINERD_ROOT to a writable directory)"})
 	}
 	return cases
 }

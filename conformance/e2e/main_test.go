@@ -171,9 +171,12 @@ func (r *runtimeEnv) open(ctx context.Context, binDir string) {
 	}
 	r.rt = c
 	if _, err := c.Info(ctx); err != nil {
-		if backends.IsUnreachable(err) {
+		switch {
+		case backends.IsUnreachable(err):
 			r.skip = fmt.Sprintf("runtime %s is unreachable: %v", r.name, err)
-		} else {
+		case backends.IsPrerequisite(err):
+			r.skip = fmt.Sprintf("runtime %s is not set up: %v", r.name, err)
+		default:
 			r.fail = fmt.Sprintf("runtime %s info: %v", r.name, err)
 		}
 		return

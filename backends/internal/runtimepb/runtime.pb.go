@@ -35,6 +35,7 @@ const (
 	ErrorKind_ERROR_KIND_UNREACHABLE       ErrorKind = 6
 	ErrorKind_ERROR_KIND_CANCELED          ErrorKind = 7
 	ErrorKind_ERROR_KIND_DEADLINE_EXCEEDED ErrorKind = 8
+	ErrorKind_ERROR_KIND_PREREQUISITE      ErrorKind = 9
 )
 
 // Enum value maps for ErrorKind.
@@ -49,6 +50,7 @@ var (
 		6: "ERROR_KIND_UNREACHABLE",
 		7: "ERROR_KIND_CANCELED",
 		8: "ERROR_KIND_DEADLINE_EXCEEDED",
+		9: "ERROR_KIND_PREREQUISITE",
 	}
 	ErrorKind_value = map[string]int32{
 		"ERROR_KIND_UNSPECIFIED":       0,
@@ -60,6 +62,7 @@ var (
 		"ERROR_KIND_UNREACHABLE":       6,
 		"ERROR_KIND_CANCELED":          7,
 		"ERROR_KIND_DEADLINE_EXCEEDED": 8,
+		"ERROR_KIND_PREREQUISITE":      9,
 	}
 )
 
@@ -3076,8 +3079,9 @@ type ErrorDetail struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Kind  ErrorKind              `protobuf:"varint,1,opt,name=kind,proto3,enum=k3d.runtime.v1.ErrorKind" json:"kind,omitempty"`
 	// typed is true when the error held a *backends.Error (object and detail
-	// below come from it) or a *backends.UnreachableError (runtime, endpoint,
-	// hint and detail); false when it only wrapped the bare kind.
+	// below come from it), a *backends.UnreachableError (runtime, endpoint,
+	// hint and detail) or a *backends.PrerequisiteError (runtime, detail: what
+	// is missing, hint: the fix); false when it only wrapped the bare kind.
 	Typed         bool   `protobuf:"varint,2,opt,name=typed,proto3" json:"typed,omitempty"`
 	Object        string `protobuf:"bytes,3,opt,name=object,proto3" json:"object,omitempty"`
 	Detail        string `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
@@ -3418,7 +3422,7 @@ const file_runtime_proto_rawDesc = "" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x18\n" +
 	"\aruntime\x18\x05 \x01(\tR\aruntime\x12\x1a\n" +
 	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12\x12\n" +
-	"\x04hint\x18\a \x01(\tR\x04hint*\x82\x02\n" +
+	"\x04hint\x18\a \x01(\tR\x04hint*\x9f\x02\n" +
 	"\tErrorKind\x12\x1a\n" +
 	"\x16ERROR_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_KIND_NOT_FOUND\x10\x01\x12\x1d\n" +
@@ -3428,7 +3432,8 @@ const file_runtime_proto_rawDesc = "" +
 	"\x12ERROR_KIND_INVALID\x10\x05\x12\x1a\n" +
 	"\x16ERROR_KIND_UNREACHABLE\x10\x06\x12\x17\n" +
 	"\x13ERROR_KIND_CANCELED\x10\a\x12 \n" +
-	"\x1cERROR_KIND_DEADLINE_EXCEEDED\x10\b2\xf3\x0f\n" +
+	"\x1cERROR_KIND_DEADLINE_EXCEEDED\x10\b\x12\x1b\n" +
+	"\x17ERROR_KIND_PREREQUISITE\x10\t2\xf3\x0f\n" +
 	"\aRuntime\x12@\n" +
 	"\x04Info\x12\x1b.k3d.runtime.v1.InfoRequest\x1a\x1b.k3d.runtime.v1.RuntimeInfo\x12E\n" +
 	"\rCreateNetwork\x12\x1b.k3d.runtime.v1.NetworkSpec\x1a\x17.k3d.runtime.v1.Network\x12F\n" +

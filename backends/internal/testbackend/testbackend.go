@@ -3,7 +3,7 @@
 //
 // Names and what they do:
 //   - any name "fail-KIND" (KIND: notfound, exists, inuse, notrunning,
-//     invalid, unreachable, bare-notfound, canceled, deadline, plain) makes a
+//     invalid, unreachable, prerequisite, bare-notfound, canceled, deadline, plain) makes a
 //     call about that object fail with that error;
 //   - node "crash", image "crash-after:N", exec "crash" panic the backend;
 //   - node "block" and exec "block" wait for the context to end;
@@ -83,6 +83,8 @@ func Failure(name, what, object string) error {
 		err = backends.NewError(backends.ErrInvalid, object, "bad spec")
 	case "unreachable":
 		err = &backends.UnreachableError{Runtime: "fake", Endpoint: "unix:///run/fake.sock", Hint: "start it with: fake-daemon", Detail: "dial unix /run/fake.sock: connect: no such file or directory"}
+	case "prerequisite":
+		err = &backends.PrerequisiteError{Runtime: "fake", Missing: "CNI plugins not found in /nonexistent", Fix: "install containernetworking-plugins"}
 	case "bare-notfound":
 		err = backends.ErrNotFound
 	case "canceled":

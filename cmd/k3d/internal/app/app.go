@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, env *Env) int {
 		fmt.Fprintf(stderr, "k3d: %v\n", err)
 		return 2
 	}
-	if code := answerCompletion(parser, env.Getenv); code >= 0 {
+	if code := answerCompletion(ctx, parser, env); code >= 0 {
 		return code
 	}
 	kctx, err := parser.Parse(args)

@@ -143,7 +143,7 @@ func absVolumes(specs []string) []string {
 
 // DeleteClusterCmd is `k3d delete cluster`.
 type DeleteClusterCmd struct {
-	Names []string `arg:"" optional:"" help:"Clusters to delete (default ${default_cluster})."`
+	Names []string `predictor:"cluster" arg:"" optional:"" help:"Clusters to delete (default ${default_cluster})."`
 	All   bool     `short:"a" help:"Delete every cluster."`
 }
 
@@ -200,7 +200,7 @@ func allClusterNames(env *Env, e *engine.Engine) ([]string, error) {
 
 // GetClusterCmd is `k3d get cluster` / `k3d cluster list`.
 type GetClusterCmd struct {
-	Names     []string `arg:"" optional:"" help:"Clusters to show (default all)."`
+	Names     []string `predictor:"cluster" arg:"" optional:"" help:"Clusters to show (default all)."`
 	NoHeaders bool     `name:"no-headers" help:"Print the table without its header line."`
 	Output    string   `short:"o" enum:"table,json,yaml" default:"table" help:"Output format: table, json or yaml."`
 }
@@ -259,7 +259,7 @@ func apiPort(c engine.Cluster) string {
 
 // StartClusterCmd is `k3d start cluster`.
 type StartClusterCmd struct {
-	Names   []string      `arg:"" optional:"" help:"Clusters to start (default ${default_cluster})."`
+	Names   []string      `predictor:"cluster" arg:"" optional:"" help:"Clusters to start (default ${default_cluster})."`
 	All     bool          `short:"a" help:"Start every cluster."`
 	Wait    bool          `default:"true" negatable:"" help:"Wait until the cluster is ready (default true)."`
 	Timeout time.Duration `default:"0s" help:"Bound the start (e.g. 2m); 0 means no bound."`
@@ -288,7 +288,7 @@ func (c *StartClusterCmd) Run(env *Env) error {
 
 // StopClusterCmd is `k3d stop cluster`.
 type StopClusterCmd struct {
-	Names []string `arg:"" optional:"" help:"Clusters to stop (default ${default_cluster})."`
+	Names []string `predictor:"cluster" arg:"" optional:"" help:"Clusters to stop (default ${default_cluster})."`
 	All   bool     `short:"a" help:"Stop every cluster."`
 }
 

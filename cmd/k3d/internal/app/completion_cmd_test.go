@@ -50,3 +50,54 @@ func TestCompletionPrintsTheScript(t *testing.T) {
 		t.Errorf("k3d completion tcsh: exit %d, stderr %q; want an error naming tcsh", code, stderr)
 	}
 }
+
+// Cluster and node names complete from the runtime, for arguments and for
+// --cluster alike.
+func TestCompletionNamesFromTheRuntime(t *testing.T) {
+	c := newCLI(t)
+	if code, _, stderr := c.run("create", "cluster", "comp", "--agents", "1", "-i", testImage); code != 0 {
+		t.Fatalf("create cluster: %s", stderr)
+	}
+	for _, tc := range []struct {
+		line string
+		want []string
+	}{
+		{"k3d delete cluster ", []string{"comp"}},
+		{"k3d cluster stop co", []string{"comp"}},
+		{"k3d kubeconfig get ", []string{"comp"}},
+		{"k3d node create extra --cluster ", []string{"comp"}},
+		{"k3d get node ", []string{"k3d-comp-server-0", "k3d-comp-agent-0", "k3d-comp-serverlb"}},
+		{"k3d node stop k3d-comp-a", []string{"k3d-comp-agent-0"}},
+	} {
+		c.env["COMP_LINE"] = tc.line
+		t.Setenv("COMP_LINE", tc.line)
+		t.Setenv("COMP_POINT", "")
+		code, out, stderr := c.run()
+		if code != 0 {
+			t.Fatalf("%q: exit %d, stderr %q", tc.line, code, stderr)
+		}
+		got := strings.Fields(out)
+		for _, w := range tc.want {
+			if !contains(got, w) {
+				t.Errorf("%q: completions %v lack %q", tc.line, got, w)
+			}
+		}
+		if stderr != "" {
+			t.Errorf("%q: completion wrote to stderr: %q", tc.line, stderr)
+		}
+	}
+}
+
+// --runtime comes before the subcommand, where the library does not look.
+func TestCompletionReadsTheRuntimeFlag(t *testing.T) {
+	for line, want := range map[string]string{
+		"k3d --runtime podman get node ":   "podman",
+		"k3d --runtime=containerd node ls": "containerd",
+		"k3d get node ":                    "",
+		"k3d --runtime":                    "",
+	} {
+		if got := runtimeFlag(strings.Fields(line)); got != want {
+			t.Errorf("%q: runtime %q, want %q", line, got, want)
+		}
+	}
+}

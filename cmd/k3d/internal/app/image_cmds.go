@@ -23,7 +23,7 @@ type ToolsCmd struct {
 // ImageImportCmd is `k3d image import` / `k3d image load` / `k3d tools import-images`.
 type ImageImportCmd struct {
 	Sources []string `arg:"" name:"image|tarball" help:"Images in the source runtime, image archives on disk (docker-archive or OCI), or - for an archive on stdin."`
-	Cluster string   `short:"c" aliases:"name" default:"${default_cluster}" help:"Cluster to import into."`
+	Cluster string   `predictor:"cluster" short:"c" aliases:"name" default:"${default_cluster}" help:"Cluster to import into."`
 	From    string   `enum:",docker,podman,containerd" default:"" placeholder:"RUNTIME" help:"Read images from this runtime (default: the cluster's own)."`
 	Nodes   string   `placeholder:"FILTER" help:"Only these nodes (node filter, e.g. server:0 or agent:*; default every server and agent)."`
 	Force   bool     `help:"Import even into nodes that hold every image already (same image ID under every name)."`

@@ -25,7 +25,7 @@ func (env *Env) kubeconfigPath() (string, error) {
 
 // GetKubeconfigCmd is `k3d get kubeconfig` / `k3d kubeconfig get`.
 type GetKubeconfigCmd struct {
-	Names  []string `arg:"" optional:"" help:"Clusters (default ${default_cluster})."`
+	Names  []string `predictor:"cluster" arg:"" optional:"" help:"Clusters (default ${default_cluster})."`
 	All    bool     `short:"a" help:"Every cluster."`
 	Output string   `short:"o" default:"-" placeholder:"FILE|-" help:"Write to FILE (merged into it) instead of stdout."`
 }
@@ -84,7 +84,7 @@ func (c *GetKubeconfigCmd) Run(env *Env) error {
 
 // MergeKubeconfigCmd is `k3d kubeconfig merge`.
 type MergeKubeconfigCmd struct {
-	Names                   []string `arg:"" optional:"" help:"Clusters (default ${default_cluster})."`
+	Names                   []string `predictor:"cluster" arg:"" optional:"" help:"Clusters (default ${default_cluster})."`
 	All                     bool     `short:"a" help:"Every cluster."`
 	Output                  string   `short:"o" placeholder:"FILE" help:"Kubeconfig file to merge into (default: $KUBECONFIG's first entry, else ~/.kube/config)."`
 	KubeconfigSwitchContext bool     `name:"kubeconfig-switch-context" short:"s" default:"true" negatable:"" help:"Make the (last) cluster the current context (default true)."`
@@ -117,7 +117,7 @@ func (c *MergeKubeconfigCmd) Run(env *Env) error {
 
 // WriteKubeconfigCmd is `k3d kubeconfig write`: one file per cluster, as k3d v5.
 type WriteKubeconfigCmd struct {
-	Names  []string `arg:"" optional:"" help:"Clusters (default ${default_cluster})."`
+	Names  []string `predictor:"cluster" arg:"" optional:"" help:"Clusters (default ${default_cluster})."`
 	All    bool     `short:"a" help:"Every cluster."`
 	Output string   `short:"o" placeholder:"FILE" help:"File to write (default ~/.config/k3d/kubeconfig-NAME.yaml); only for one cluster."`
 }

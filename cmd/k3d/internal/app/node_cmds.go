@@ -13,7 +13,7 @@ import (
 // CreateNodeCmd is `k3d create node` / `k3d node create`.
 type CreateNodeCmd struct {
 	Name      string        `arg:"" help:"Base name: nodes are called k3d-NAME-0, k3d-NAME-1, ..."`
-	Cluster   string        `short:"c" default:"${default_cluster}" help:"Cluster to add the nodes to."`
+	Cluster   string        `predictor:"cluster" short:"c" default:"${default_cluster}" help:"Cluster to add the nodes to."`
 	Role      string        `default:"agent" enum:"server,agent,master,worker" help:"server or agent."`
 	Replicas  int           `default:"1" help:"How many nodes to add."`
 	Image     string        `short:"i" help:"k3s image (default: the image of the cluster's nodes); pulled only when the runtime does not have it."`
@@ -56,9 +56,9 @@ func (c *CreateNodeCmd) Run(env *Env) error {
 
 // DeleteNodeCmd is `k3d delete node`.
 type DeleteNodeCmd struct {
-	Names   []string `arg:"" optional:"" help:"Nodes to delete (full names, e.g. k3d-dev-agent-1)."`
+	Names   []string `predictor:"node" arg:"" optional:"" help:"Nodes to delete (full names, e.g. k3d-dev-agent-1)."`
 	All     bool     `short:"a" help:"Delete every k3d node (of --cluster, if given)."`
-	Cluster string   `short:"c" help:"With --all: only this cluster's nodes."`
+	Cluster string   `predictor:"cluster" short:"c" help:"With --all: only this cluster's nodes."`
 }
 
 func (c *DeleteNodeCmd) Run(env *Env) error {
@@ -93,7 +93,7 @@ func (c *DeleteNodeCmd) Run(env *Env) error {
 
 // GetNodeCmd is `k3d get node` / `k3d node list`.
 type GetNodeCmd struct {
-	Names     []string `arg:"" optional:"" help:"Nodes to show (default all)."`
+	Names     []string `predictor:"node" arg:"" optional:"" help:"Nodes to show (default all)."`
 	NoHeaders bool     `name:"no-headers" help:"Print the table without its header line."`
 	Output    string   `short:"o" enum:"table,json,yaml" default:"table" help:"Output format: table, json or yaml."`
 }
@@ -136,7 +136,7 @@ func (c *GetNodeCmd) Run(env *Env) error {
 
 // StartNodeCmd is `k3d start node`.
 type StartNodeCmd struct {
-	Names   []string      `arg:"" help:"Nodes to start."`
+	Names   []string      `predictor:"node" arg:"" help:"Nodes to start."`
 	Wait    bool          `default:"true" negatable:"" help:"Wait until the nodes are ready (default true)."`
 	Timeout time.Duration `default:"0s" help:"Bound the start; 0 means no bound."`
 }
@@ -155,7 +155,7 @@ func (c *StartNodeCmd) Run(env *Env) error {
 
 // StopNodeCmd is `k3d stop node`.
 type StopNodeCmd struct {
-	Names []string `arg:"" help:"Nodes to stop."`
+	Names []string `predictor:"node" arg:"" help:"Nodes to stop."`
 }
 
 func (c *StopNodeCmd) Run(env *Env) error {
