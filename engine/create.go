@@ -191,6 +191,9 @@ func (e *Engine) writePreStart(ctx context.Context, p *clusterPlan, s backends.N
 		files = append(files, f)
 	} else {
 		files = append(files, p.adapt.files()...)
+		if x, ok := p.extras[s.Name]; ok {
+			files = append(files, x.files...)
+		}
 	}
 	if len(files) == 0 {
 		return nil

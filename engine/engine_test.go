@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/k3d/k3d/version"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -879,5 +880,72 @@ func TestInitServerStartsFirst(t *testing.T) {
 	}
 	if len(early) > 0 {
 		t.Errorf("nodes started before the init server k3d-dev-server-0 ran: %v", early)
+	}
+}
+
+// Files go into the nodes their filter names before k3s starts, at k3d's
+// shortcut paths; an @all env skips the load balancer, which takes none.
+func TestFilesAndAllFilters(t *testing.T) {
+	te := newTestEnv(t)
+	src := filepath.Join(t.TempDir(), "app.yaml")
+	if err := os.WriteFile(src, []byte("kind: ConfigMap\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := te.e.CreateCluster(ctxT(t), CreateClusterOptions{
+		Name: "dev", Servers: 1, Agents: 1, Image: testImage,
+		Files: []File{{Source: src, Destination: "k3s-manifests/app.yaml", Filters: "server:*"}, {Source: src, Destination: "/etc/extra.yaml"}},
+		Env:   []string{"FOO=bar@all"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	manifest := "/var/lib/rancher/k3s/server/manifests/app.yaml"
+	if b, ok := te.rt.File("k3d-dev-server-0", manifest); !ok || string(b) != "kind: ConfigMap\n" {
+		t.Errorf("server-0 %s: %q %t", manifest, b, ok)
+	}
+	if _, ok := te.rt.File("k3d-dev-agent-0", manifest); ok {
+		t.Errorf("agent-0 got the server's manifest")
+	}
+	for _, n := range []string{"k3d-dev-server-0", "k3d-dev-agent-0"} {
+		if _, ok := te.rt.File(n, "/etc/extra.yaml"); !ok {
+			t.Errorf("%s lacks the unfiltered file", n)
+		}
+		if v, _ := envOf(te.node(t, n), "FOO"); v != "bar" {
+			t.Errorf("%s: FOO=%q", n, v)
+		}
+	}
+	if _, ok := envOf(te.node(t, "k3d-dev-serverlb"), "FOO"); ok {
+		t.Error("the load balancer got @all's env")
+	}
+
+	for _, tc := range []struct {
+		f    File
+		want string
+	}{
+		{File{Source: "/nonexistent/app.yaml", Destination: "/x"}, "/nonexistent/app.yaml: no such file"},
+		{File{Source: src, Destination: "relative/x"}, "neither an absolute path nor one of k3d's shortcuts"},
+		{File{Source: src, Destination: "/x", Filters: "loadbalancer"}, "the load balancer takes no files"},
+	} {
+		_, err := te.e.CreateCluster(ctxT(t), CreateClusterOptions{Name: "bad", Servers: 1, Image: testImage, Files: []File{tc.f}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.f, err, tc.want)
+		}
+	}
+}
+
+// k3d's --api-port HOST:HOST_IP:PORT: the name for the kubeconfig, bound on one address.
+func TestAPIPortWithNameAndAddress(t *testing.T) {
+	te := newTestEnv(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	cl, err := te.e.CreateCluster(ctxT(t), CreateClusterOptions{Name: "dev", Servers: 1, Image: testImage, APIPort: "k3d.local:127.0.0.1:" + port, NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl.API.Host != "k3d.local" || cl.API.HostIP != "127.0.0.1" || cl.API.Port != port {
+		t.Errorf("API %+v, want k3d.local on 127.0.0.1:%s", cl.API, port)
 	}
 }

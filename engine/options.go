@@ -17,9 +17,10 @@ type CreateClusterOptions struct {
 	Agents  int
 	// Image is the k3s node image; it must be present in the runtime.
 	Image string
-	// APIPort is "[HOST:]PORT": where the Kubernetes API is published on the
-	// host. Empty publishes it on 127.0.0.1 at a free port. HOST may be a
-	// name, written into the kubeconfig, with the port bound on all addresses.
+	// APIPort is "[HOST:][HOST_IP:]PORT": where the Kubernetes API is
+	// published on the host. Empty publishes it on 127.0.0.1 at a free port.
+	// HOST may be a name, written into the kubeconfig, with the port bound on
+	// HOST_IP (default: all addresses).
 	APIPort string
 	// Ports are "[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL][@FILTER]".
 	Ports []string
@@ -31,6 +32,9 @@ type CreateClusterOptions struct {
 	Labels []string
 	// K3sArgs are "ARG[@FILTER]" added to the k3s command line of the nodes.
 	K3sArgs []string
+	// Files are host files copied into nodes before they start (a config
+	// file's files: section).
+	Files []File
 	// Token joins nodes to the cluster; empty generates one.
 	Token string
 	// Network is an existing network to use (kept on delete) or the name of
@@ -59,6 +63,19 @@ type CreateClusterOptions struct {
 	AgentsMemory  string
 	// HostAdapt turns host adaptations off (hostadapt.ParseDisabled).
 	HostAdapt map[hostadapt.ID]bool
+}
+
+// File is a host file copied into the nodes its filters select (default:
+// every server and agent) before they start, as k3d v5's files: do.
+type File struct {
+	// Source is a host path.
+	Source string
+	// Destination is an absolute path in the node, or one of k3d's
+	// shortcuts (k3s-manifests, k3s-manifests-custom, k3s-config, ...)
+	// optionally followed by /NAME.
+	Destination string
+	// Filters is a node filter chain ("server:*", "agent:0;agent:1").
+	Filters string
 }
 
 // Datastore points the servers at an external datastore instead of the

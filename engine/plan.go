@@ -97,6 +97,7 @@ type nodeExtras struct {
 	env    []string
 	labels map[string]string
 	args   []string
+	files  []nodeFile
 }
 
 func (p *clusterPlan) extra(name string) *nodeExtras {

@@ -37,6 +37,9 @@ func (p *clusterPlan) resolveSpecs(local bool, lookupEnv func(string) (string, b
 		}
 		for _, t := range targets {
 			if t.Role == nodefilter.RoleLoadBalancer {
+				if onlyAll(v.Filters) {
+					continue // @all means every node that can take one
+				}
 				return invalidf("volume %q: the load balancer takes no volumes: name servers or agents, e.g. @server:*", s)
 			}
 			x := p.extra(t.Name)
@@ -54,6 +57,9 @@ func (p *clusterPlan) resolveSpecs(local bool, lookupEnv func(string) (string, b
 		}
 		for _, t := range targets {
 			if t.Role == nodefilter.RoleLoadBalancer {
+				if onlyAll(ev.Filters) {
+					continue // @all means every node that can take it, as in k3d
+				}
 				return invalidf("env %q: the load balancer takes no environment: name servers or agents, e.g. @agent:*", s)
 			}
 			x := p.extra(t.Name)
@@ -74,6 +80,11 @@ func (p *clusterPlan) resolveSpecs(local bool, lookupEnv func(string) (string, b
 		}
 		for _, t := range targets {
 			p.extra(t.Name).labels[l.Key] = l.Value
+		}
+	}
+	for _, f := range p.opts.Files {
+		if err := p.resolveFile(f); err != nil {
+			return err
 		}
 	}
 	for _, s := range p.opts.K3sArgs {
@@ -190,4 +201,94 @@ func K3sArgsFor(role Role, args []string) []string {
 		out[i] = nodefilter.Join(a, nodefilter.MustParse(group))
 	}
 	return out
+}
+
+// onlyAll reports whether the load balancer was selected only through @all,
+// not named: then it is left out of what it cannot take.
+func onlyAll(filters []nodefilter.Filter) bool {
+	all := false
+	for _, f := range filters {
+		switch f.Group {
+		case nodefilter.GroupAll:
+			all = true
+		case nodefilter.GroupLoadBalancer, nodefilter.GroupNode:
+			return false
+		}
+	}
+	return all
+}
+
+// k3sPaths are k3d v5's shortcuts for a file's destination.
+var k3sPaths = map[string]string{
+	"k3s-storage":          "/var/lib/rancher/k3s/storage",
+	"k3s-manifests":        "/var/lib/rancher/k3s/server/manifests",
+	"k3s-manifests-custom": "/var/lib/rancher/k3s/server/manifests/custom",
+	"k3s-containerd":       "/var/lib/rancher/k3s/agent/etc/containerd/config.toml",
+	"k3s-containerd-tmpl":  "/var/lib/rancher/k3s/agent/etc/containerd/config.toml.tmpl",
+	"k3s-registry-config":  "/etc/rancher/k3s/registries.yaml",
+	"k3s-config":           "/etc/rancher/k3s/config.yaml",
+}
+
+// fileDestination resolves a destination shortcut ("k3s-manifests/app.yaml").
+func fileDestination(dest string) (string, bool) {
+	head, rest, _ := strings.Cut(dest, "/")
+	if p, ok := k3sPaths[head]; ok {
+		if rest != "" {
+			return p + "/" + rest, true
+		}
+		return p, true
+	}
+	return dest, strings.HasPrefix(dest, "/")
+}
+
+// resolveFile reads a host file now, so that a missing one fails the plan,
+// and gives it to the nodes its filters select (default: servers and agents).
+func (p *clusterPlan) resolveFile(f File) error {
+	dest, ok := fileDestination(f.Destination)
+	if !ok {
+		return invalidf("file %s: destination %q is neither an absolute path nor one of k3d's shortcuts (k3s-manifests, k3s-manifests-custom, k3s-config, k3s-registry-config, k3s-storage, k3s-containerd, k3s-containerd-tmpl)", f.Source, f.Destination)
+	}
+	data, err := os.ReadFile(f.Source)
+	if err != nil {
+		return invalidf("file %s: %v", f.Source, unwrapPathErr(err))
+	}
+	targets := k3sRefs(p.refs)
+	var filters []nodefilter.Filter
+	if f.Filters != "" {
+		filters, err = nodefilter.Parse(f.Filters)
+		if err != nil {
+			return invalidf("file %s: %v", f.Source, err)
+		}
+		if targets, err = nodefilter.Match(filters, p.refs); err != nil {
+			return invalidf("file %s: %v", f.Source, err)
+		}
+	}
+	for _, t := range targets {
+		if t.Role == nodefilter.RoleLoadBalancer {
+			if onlyAll(filters) {
+				continue
+			}
+			return invalidf("file %s: the load balancer takes no files: name servers or agents, e.g. server:*", f.Source)
+		}
+		x := p.extra(t.Name)
+		x.files = append(x.files, nodeFile{path: dest, data: data, mode: 0o644})
+	}
+	return nil
+}
+
+func k3sRefs(refs []nodefilter.NodeRef) []nodefilter.NodeRef {
+	var out []nodefilter.NodeRef
+	for _, r := range refs {
+		if r.Role != nodefilter.RoleLoadBalancer {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
 }

@@ -198,12 +198,19 @@ func (e *Engine) planVolume(ctx context.Context, p *clusterPlan) error {
 func (p *clusterPlan) planAPI(local bool) error {
 	host, hostIP, port := "127.0.0.1", "127.0.0.1", uint16(0)
 	if s := p.opts.APIPort; s != "" {
-		h, ps := "", s
-		if strings.Contains(s, ":") {
+		h, bindIP, ps := "", "", s
+		// k3d's HOST:HOST_IP:PORT: a name for the kubeconfig, bound on one address.
+		if parts := strings.Split(s, ":"); len(parts) == 3 && !strings.Contains(s, "[") {
+			if ip, err := netip.ParseAddr(parts[1]); err == nil && ip.Is4() {
+				h, bindIP, ps = parts[0], ip.String(), parts[2]
+				s = h + ":" + ps
+			}
+		}
+		if bindIP == "" && strings.Contains(s, ":") {
 			var err error
 			h, ps, err = net.SplitHostPort(s)
 			if err != nil {
-				return invalidf("--api-port %q is not [HOST:]PORT (e.g. 6550 or 0.0.0.0:6550)", s)
+				return invalidf("--api-port %q is not [HOST:][HOST_IP:]PORT (e.g. 6550, 0.0.0.0:6550 or k3d.local:127.0.0.1:6550)", s)
 			}
 		}
 		if ps != "" && ps != "random" {
@@ -225,6 +232,9 @@ func (p *clusterPlan) planAPI(local bool) error {
 				}
 				hostIP = "0.0.0.0"
 			}
+		}
+		if bindIP != "" {
+			hostIP = bindIP
 		}
 	}
 	p.api = apiPlan{host: host, hostIP: hostIP, port: port}

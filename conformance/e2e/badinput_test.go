@@ -19,6 +19,9 @@ var deadEndpoint = map[string]string{
 	"containerd": "CONTAINERD_ADDRESS=/nonexistent/containerd.sock",
 }
 
+// cfgEnv gives the config files under testdata/config their name and image.
+var cfgEnv = []string{"K3D_E2E_NAME={name}", "K3D_E2E_IMAGE={image}"}
+
 // badInput is one malformed or conflicting command. In args, {name} is a fresh
 // cluster name, {image} the test double, {existing} a running cluster of one
 // server and one agent, {busy} a 127.0.0.1 port something listens on, and
@@ -96,6 +99,14 @@ func badInputs(runtime string) []badInput {
 		{"delete a missing node", []string{"delete", "node", "k3d-{name}-agent-0"}, nil, "k3d-{name}-agent-0"},
 		{"kubeconfig of a missing cluster", []string{"get", "kubeconfig", "{name}"}, nil, "{name}"},
 		{"start a missing cluster", []string{"start", "cluster", "{name}"}, nil, "{name}"},
+		// Config files (testdata/config; ${K3D_E2E_NAME} and ${K3D_E2E_IMAGE} are expanded).
+		{"config with an unknown field", []string{"create", "cluster", "--config", "{testdata}/unknown-field.yaml"}, cfgEnv, "unknown-field.yaml:6: agnets: unknown field"},
+		{"config that is a Namespace", []string{"create", "cluster", "{name}", "--config", "{testdata}/namespace.yaml"}, cfgEnv, "is not a k3d config"},
+		{"config of an older apiVersion", []string{"create", "cluster", "--config", "{testdata}/v1alpha4.yaml"}, cfgEnv, "k3d config migrate"},
+		{"config asking for what is not built yet", []string{"create", "cluster", "--config", "{testdata}/registries.yaml"}, cfgEnv, "registries.use: not supported yet"},
+		{"config filter past the last agent", []string{"create", "cluster", "--config", "{testdata}/filter-past-agents.yaml"}, cfgEnv, "agent:3"},
+		{"config that is a directory", []string{"create", "cluster", "{name}", "--config", "{testdata}"}, nil, "is a directory"},
+		{"config that does not exist", []string{"create", "cluster", "{name}", "--config", "{testdata}/nosuch.yaml"}, nil, "no such file"},
 	}
 	if env, ok := deadEndpoint[runtime]; ok {
 		cases = append(cases, badInput{"unreachable runtime", create(), []string{env}, "/nonexistent/"})
@@ -134,10 +145,13 @@ func TestBadInput(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				busy := listenBusy(t)
 				name := clusterName("bad")
-				fill := strings.NewReplacer("{name}", name, "{image}", r.image, "{existing}", existing, "{busy}", busy, "{free}", freePort(t)).Replace
-				var args []string
+				fill := strings.NewReplacer("{name}", name, "{image}", r.image, "{existing}", existing, "{busy}", busy, "{free}", freePort(t), "{testdata}", configTestdata(t)).Replace
+				var args, env []string
 				for _, a := range c.args {
 					args = append(args, fill(a))
+				}
+				for _, e := range c.env {
+					env = append(env, fill(e))
 				}
 
 				// Each case starts from the same kubeconfig file, in a
@@ -149,7 +163,7 @@ func TestBadInput(t *testing.T) {
 				}
 				cs.deleteOnCleanup(name)
 				before := snapshot(t, r)
-				res := cs.runEnv(c.env, args...)
+				res := cs.runEnv(env, args...)
 				after := snapshot(t, r)
 
 				if res.code == 0 {
@@ -172,6 +186,15 @@ func TestBadInput(t *testing.T) {
 			})
 		}
 	})
+}
+
+// configTestdata is the absolute path of the config files the tests use.
+func configTestdata(t *testing.T) string {
+	dir, err := filepath.Abs(filepath.Join("testdata", "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // listenBusy holds a 127.0.0.1 port open until the test ends and returns it.

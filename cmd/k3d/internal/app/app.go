@@ -37,6 +37,8 @@ func Main() int {
 
 // Env is what a command reads from the world outside its flags.
 type Env struct {
+	// Stdin is read by `--config -`; nil means the process's standard input.
+	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
@@ -52,6 +54,20 @@ type Env struct {
 	open func(ctx context.Context) (runtimeClient, error)
 	// engineOpts are added to every engine (tests).
 	engineOpts []engine.Option
+}
+
+// stdin is Stdin, or the process's standard input.
+func (env *Env) stdin() io.Reader {
+	if env.Stdin != nil {
+		return env.Stdin
+	}
+	return os.Stdin
+}
+
+// lookupEnv reads a variable through Getenv; empty counts as unset.
+func (env *Env) lookupEnv(k string) (string, bool) {
+	v := env.Getenv(k)
+	return v, v != ""
 }
 
 // runtimeClient is a started backend.
@@ -243,10 +259,7 @@ func (env *Env) withEngine(ctx context.Context, fn func(e *engine.Engine) error)
 		engine.WithExecutable(exe),
 		engine.WithKubeconfig(kc),
 		engine.WithVersion(version.Version),
-		engine.WithLookupEnv(func(k string) (string, bool) {
-			v := env.Getenv(k)
-			return v, v != ""
-		}),
+		engine.WithLookupEnv(env.lookupEnv),
 	}
 	return fn(engine.New(rt, append(opts, env.engineOpts...)...))
 }

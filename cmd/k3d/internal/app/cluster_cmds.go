@@ -2,19 +2,23 @@ package app
 
 import (
 	"errors"
+
 	"fmt"
+	"github.com/alecthomas/kong"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/k3d/k3d/engine"
+	"github.com/k3d/k3d/engine/config"
 	"github.com/k3d/k3d/engine/hostadapt"
 )
 
 // CreateClusterCmd is `k3d create cluster` / `k3d cluster create`.
 type CreateClusterCmd struct {
-	Name string `arg:"" optional:"" default:"${default_cluster}" help:"Cluster name (default ${default_cluster})."`
+	Name   string `arg:"" optional:"" default:"${default_cluster}" help:"Cluster name (default ${default_cluster}, or the config file's metadata.name)."`
+	Config string `short:"c" placeholder:"FILE" help:"A k3d.io/v1alpha5 config file (- reads standard input); flags given too override it, and list flags add to its lists."`
 
 	Servers int    `short:"s" default:"1" aliases:"masters" help:"Number of servers."`
 	Agents  int    `short:"a" default:"0" aliases:"workers" help:"Number of agents."`
@@ -54,13 +58,44 @@ type CreateClusterCmd struct {
 	HostAdapt string `name:"host-adapt" env:"K3D_HOST_ADAPT" default:"auto" placeholder:"auto|off|-ID,..." help:"Adapt nodes to what the host cannot give them (auto); off, or turn single ones off: -userns, -cgroupv1, -oom-score-adj."`
 }
 
-func (c *CreateClusterCmd) Run(env *Env) error {
+func (c *CreateClusterCmd) Run(env *Env, kctx *kong.Context) error {
 	start := time.Now()
+	o, err := c.options(env, givenFlags(kctx))
+	if err != nil {
+		if c.Config != "" && !c.nameGiven(kctx) {
+			return fmt.Errorf("create cluster: %w", err)
+		}
+		return fmt.Errorf("create cluster %s: %w", c.Name, err)
+	}
+	c.Name = o.Name
+	err = env.withEngine(env.ctx, func(e *engine.Engine) error {
+		cl, err := e.CreateCluster(env.ctx, o)
+		if err != nil {
+			return err
+		}
+		env.Log.Info().Msgf("Cluster %s created in %s: API at %s", cl.Name, time.Since(start).Round(100*time.Millisecond), apiURL(cl))
+		if o.UpdateKubeconfig && !o.NoWait {
+			if o.SwitchContext {
+				env.Log.Info().Msgf("kubectl now uses context k3d-%s: try `kubectl get nodes`", cl.Name)
+			} else {
+				env.Log.Info().Msgf("use it with `kubectl --context k3d-%s get nodes`", cl.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create cluster %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// flagOptions are the options the flags alone give.
+func (c *CreateClusterCmd) flagOptions() (engine.CreateClusterOptions, error) {
 	disabled, err := hostadapt.ParseDisabled(c.HostAdapt)
 	if err != nil {
-		return fmt.Errorf("create cluster %s: --host-adapt: %w", c.Name, err)
+		return engine.CreateClusterOptions{}, fmt.Errorf("--host-adapt: %w", err)
 	}
-	o := engine.CreateClusterOptions{
+	return engine.CreateClusterOptions{
 		Name:          c.Name,
 		Servers:       c.Servers,
 		Agents:        c.Agents,
@@ -70,7 +105,7 @@ func (c *CreateClusterCmd) Run(env *Env) error {
 		Volumes:       absVolumes(c.Volumes),
 		Env:           c.Env,
 		Labels:        c.Labels,
-		K3sArgs:       append(append(append([]string(nil), c.K3sArgs...), engine.K3sArgsFor(engine.RoleServer, c.K3sServerArgs)...), engine.K3sArgsFor(engine.RoleAgent, c.K3sAgentArgs)...),
+		K3sArgs:       c.k3sArgs(),
 		Token:         c.Token,
 		Network:       c.Network,
 		Subnet:        c.Subnet,
@@ -86,27 +121,97 @@ func (c *CreateClusterCmd) Run(env *Env) error {
 		UpdateKubeconfig: c.KubeconfigUpdateDefault,
 		SwitchContext:    c.KubeconfigSwitchContext,
 		HostAdapt:        disabled,
-	}
-	err = env.withEngine(env.ctx, func(e *engine.Engine) error {
-		cl, err := e.CreateCluster(env.ctx, o)
-		if err != nil {
-			return err
-		}
-		env.Log.Info().Msgf("Cluster %s created in %s: API at %s", cl.Name, time.Since(start).Round(100*time.Millisecond), apiURL(cl))
-		if o.UpdateKubeconfig && c.Wait {
-			if o.SwitchContext {
-				env.Log.Info().Msgf("kubectl now uses context k3d-%s: try `kubectl get nodes`", cl.Name)
-			} else {
-				env.Log.Info().Msgf("use it with `kubectl --context k3d-%s get nodes`", cl.Name)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("create cluster %s: %w", c.Name, err)
-	}
-	return nil
+	}, nil
 }
+
+func (c *CreateClusterCmd) k3sArgs() []string {
+	args := append([]string(nil), c.K3sArgs...)
+	args = append(args, engine.K3sArgsFor(engine.RoleServer, c.K3sServerArgs)...)
+	return append(args, engine.K3sArgsFor(engine.RoleAgent, c.K3sAgentArgs)...)
+}
+
+// options are the flags' options, or with --config the file's with the
+// flags given on the command line on top, as k3d v5 merges them: a given
+// flag replaces the file's value, a list flag adds to the file's list, and
+// NAME replaces metadata.name. The file's options.runtime.name picks the
+// runtime unless --runtime or K3D_RUNTIME does.
+func (c *CreateClusterCmd) options(env *Env, given map[string]bool) (engine.CreateClusterOptions, error) {
+	fo, err := c.flagOptions()
+	if err != nil || c.Config == "" {
+		return fo, err
+	}
+	f, err := config.Read(c.Config, env.stdin(), env.lookupEnv)
+	if err != nil {
+		return fo, err
+	}
+	o, runtimeName, err := f.Options(env.lookupEnv)
+	if err != nil {
+		return fo, err
+	}
+	if runtimeName != "" && env.Globals != nil && env.Globals.Runtime == "" && env.Getenv("K3D_RUNTIME") == "" {
+		env.Globals.Runtime = runtimeName
+	}
+	o.Volumes = absVolumes(o.Volumes)
+	o.HostAdapt = fo.HostAdapt
+	override(given["name"], &o.Name, fo.Name)
+	override(given["servers"], &o.Servers, fo.Servers)
+	override(given["agents"], &o.Agents, fo.Agents)
+	override(given["image"], &o.Image, fo.Image)
+	override(given["api-port"], &o.APIPort, fo.APIPort)
+	override(given["token"], &o.Token, fo.Token)
+	override(given["network"], &o.Network, fo.Network)
+	override(given["subnet"], &o.Subnet, fo.Subnet)
+	override(given["no-lb"], &o.NoLoadBalancer, fo.NoLoadBalancer)
+	override(given["image-vol"], &o.ImageVolume, fo.ImageVolume)
+	override(given["wait"], &o.NoWait, fo.NoWait)
+	override(given["timeout"], &o.Timeout, fo.Timeout)
+	override(given["no-rollback"], &o.NoRollback, fo.NoRollback)
+	override(given["kubeconfig-update-default"], &o.UpdateKubeconfig, fo.UpdateKubeconfig)
+	override(given["kubeconfig-switch-context"], &o.SwitchContext, fo.SwitchContext)
+	override(given["servers-memory"], &o.ServersMemory, fo.ServersMemory)
+	override(given["agents-memory"], &o.AgentsMemory, fo.AgentsMemory)
+	// The file has no datastore section: the flags alone say it.
+	o.Datastore = fo.Datastore
+	o.Ports = append(o.Ports, fo.Ports...)
+	o.Volumes = append(o.Volumes, fo.Volumes...)
+	o.Env = append(o.Env, fo.Env...)
+	o.Labels = append(o.Labels, fo.Labels...)
+	o.K3sArgs = append(o.K3sArgs, fo.K3sArgs...)
+	if o.Name == "" {
+		o.Name = engine.DefaultClusterName
+	}
+	if o.Image == "" {
+		o.Image = fo.Image
+	}
+	return o, nil
+}
+
+// override sets *dst to v when its flag was given.
+func override[T any](given bool, dst *T, v T) {
+	if given {
+		*dst = v
+	}
+}
+
+// givenFlags names the flags and arguments typed on the command line (not
+// defaults, not environment): only those override a config file.
+func givenFlags(kctx *kong.Context) map[string]bool {
+	given := map[string]bool{}
+	if kctx == nil {
+		return given
+	}
+	for _, p := range kctx.Path {
+		switch {
+		case p.Flag != nil:
+			given[p.Flag.Name] = true
+		case p.Positional != nil:
+			given[p.Positional.Name] = true
+		}
+	}
+	return given
+}
+
+func (c *CreateClusterCmd) nameGiven(kctx *kong.Context) bool { return givenFlags(kctx)["name"] }
 
 func apiURL(c engine.Cluster) string {
 	host := c.API.Host

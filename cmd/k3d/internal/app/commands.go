@@ -28,6 +28,7 @@ type CLI struct {
 	Node       NodeNounCmd       `cmd:"" help:"Manage nodes (k3d v5 form: k3d node create|delete|list|start|stop)."`
 	Kubeconfig KubeconfigNounCmd `cmd:"" help:"Get, merge or write kubeconfigs (k3d v5 form)."`
 	Image      ImageNounCmd      `cmd:"" aliases:"images" help:"Import images into a cluster (k3d image import|load)."`
+	Config     ConfigNounCmd     `cmd:"" help:"Write or migrate k3d.io config files (k3d config init|migrate)."`
 	Tools      ToolsCmd          `cmd:"" hidden:"" help:"The seed's tools (k3d tools import-images)."`
 
 	LBProxy LBProxyCmd `cmd:"" name:"lb-proxy" hidden:"" help:"Run the load balancer proxy (inside the load balancer node)."`
