@@ -252,16 +252,15 @@ func (p *clusterPlan) resolveFile(f File) error {
 	if err != nil {
 		return invalidf("file %s: %v", f.Source, unwrapPathErr(err))
 	}
-	targets := k3sRefs(p.refs)
 	var filters []nodefilter.Filter
 	if f.Filters != "" {
-		filters, err = nodefilter.Parse(f.Filters)
-		if err != nil {
+		if filters, err = nodefilter.Parse(f.Filters); err != nil {
 			return invalidf("file %s: %v", f.Source, err)
 		}
-		if targets, err = nodefilter.Match(filters, p.refs); err != nil {
-			return invalidf("file %s: %v", f.Source, err)
-		}
+	}
+	targets, err := flagspec.FileTargets(f.Source, filters, p.refs)
+	if err != nil {
+		return invalidf("%v", err)
 	}
 	for _, t := range targets {
 		if t.Role == nodefilter.RoleLoadBalancer {
@@ -274,16 +273,6 @@ func (p *clusterPlan) resolveFile(f File) error {
 		x.files = append(x.files, nodeFile{path: dest, data: data, mode: 0o644})
 	}
 	return nil
-}
-
-func k3sRefs(refs []nodefilter.NodeRef) []nodefilter.NodeRef {
-	var out []nodefilter.NodeRef
-	for _, r := range refs {
-		if r.Role != nodefilter.RoleLoadBalancer {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 func unwrapPathErr(err error) error {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -130,10 +131,9 @@ func parseYAML(name string, data []byte) (*yaml.Node, error) {
 
 // yamlLine takes the "line N: " the YAML parser puts in front of its message.
 func yamlLine(msg string) (int, string) {
-	var n int
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if num, after, ok := strings.Cut(rest, ": "); ok {
-			if _, err := fmt.Sscan(num, &n); err == nil {
+			if n, err := strconv.Atoi(num); err == nil {
 				return n, after
 			}
 		}
@@ -208,8 +208,8 @@ func (f *File) lookup(path []string) (value, key *yaml.Node) {
 			}
 			n = next
 		case yaml.SequenceNode:
-			var i int
-			if _, err := fmt.Sscan(p, &i); err != nil || i < 0 || i >= len(n.Content) {
+			i, err := strconv.Atoi(p)
+			if err != nil || i < 0 || i >= len(n.Content) {
 				return nil, nil
 			}
 			key, n = nil, n.Content[i]

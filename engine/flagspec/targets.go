@@ -120,6 +120,12 @@ func (v Volume) Targets(nodes []nodefilter.NodeRef) ([]nodefilter.NodeRef, error
 	return resolve("volume", v.Spec, v.Filters, nodes, k3sDefault)
 }
 
+// FileTargets resolves the nodes a config file's files: entry is copied
+// into: its filters' nodes, or every server and agent.
+func FileTargets(source string, filters []nodefilter.Filter, nodes []nodefilter.NodeRef) ([]nodefilter.NodeRef, error) {
+	return resolve("file", source, filters, nodes, k3sDefault)
+}
+
 // Targets resolves the nodes that get the variable: its filters' nodes, or every server and agent.
 func (e Env) Targets(nodes []nodefilter.NodeRef) ([]nodefilter.NodeRef, error) {
 	return resolve("env", e.Spec, e.Filters, nodes, k3sDefault)

@@ -60,9 +60,10 @@ type CreateClusterCmd struct {
 
 func (c *CreateClusterCmd) Run(env *Env, kctx *kong.Context) error {
 	start := time.Now()
-	o, err := c.options(env, givenFlags(kctx))
+	given := givenFlags(kctx)
+	o, err := c.options(env, given)
 	if err != nil {
-		if c.Config != "" && !c.nameGiven(kctx) {
+		if c.Config != "" && !given["name"] {
 			return fmt.Errorf("create cluster: %w", err)
 		}
 		return fmt.Errorf("create cluster %s: %w", c.Name, err)
@@ -210,8 +211,6 @@ func givenFlags(kctx *kong.Context) map[string]bool {
 	}
 	return given
 }
-
-func (c *CreateClusterCmd) nameGiven(kctx *kong.Context) bool { return givenFlags(kctx)["name"] }
 
 func apiURL(c engine.Cluster) string {
 	host := c.API.Host

@@ -17,20 +17,7 @@ func TestCompletionAnswersTheShell(t *testing.T) {
 		{"k3d create cluster --ag", []string{"--agents", "--agents-memory"}},
 		{"k3d cluster ", []string{"create", "delete", "list"}},
 	} {
-		// k3d sees the request through its Env; the library reads the process's.
-		c.env["COMP_LINE"] = tc.line
-		t.Setenv("COMP_LINE", tc.line)
-		t.Setenv("COMP_POINT", "")
-		code, out, stderr := c.run()
-		if code != 0 {
-			t.Fatalf("%q: exit %d, stderr %q", tc.line, code, stderr)
-		}
-		got := strings.Fields(out)
-		for _, w := range tc.want {
-			if !contains(got, w) {
-				t.Errorf("%q: completions %v lack %q", tc.line, got, w)
-			}
-		}
+		assertCompletes(t, c, tc.line, tc.want)
 	}
 	if n := c.rt.Calls("CreateNode"); n != 0 {
 		t.Errorf("completing created %d nodes", n)
@@ -69,22 +56,7 @@ func TestCompletionNamesFromTheRuntime(t *testing.T) {
 		{"k3d get node ", []string{"k3d-comp-server-0", "k3d-comp-agent-0", "k3d-comp-serverlb"}},
 		{"k3d node stop k3d-comp-a", []string{"k3d-comp-agent-0"}},
 	} {
-		c.env["COMP_LINE"] = tc.line
-		t.Setenv("COMP_LINE", tc.line)
-		t.Setenv("COMP_POINT", "")
-		code, out, stderr := c.run()
-		if code != 0 {
-			t.Fatalf("%q: exit %d, stderr %q", tc.line, code, stderr)
-		}
-		got := strings.Fields(out)
-		for _, w := range tc.want {
-			if !contains(got, w) {
-				t.Errorf("%q: completions %v lack %q", tc.line, got, w)
-			}
-		}
-		if stderr != "" {
-			t.Errorf("%q: completion wrote to stderr: %q", tc.line, stderr)
-		}
+		assertCompletes(t, c, tc.line, tc.want)
 	}
 }
 
@@ -99,5 +71,28 @@ func TestCompletionReadsTheRuntimeFlag(t *testing.T) {
 		if got := runtimeFlag(strings.Fields(line)); got != want {
 			t.Errorf("%q: runtime %q, want %q", line, got, want)
 		}
+	}
+}
+
+// assertCompletes asks k3d to complete line, as a shell does, and checks that
+// every word of want is offered and nothing goes to stderr.
+func assertCompletes(t *testing.T, c *cli, line string, want []string) {
+	t.Helper()
+	// k3d sees the request through its Env; the library reads the process's.
+	c.env["COMP_LINE"] = line
+	t.Setenv("COMP_LINE", line)
+	t.Setenv("COMP_POINT", "")
+	code, out, stderr := c.run()
+	if code != 0 {
+		t.Fatalf("%q: exit %d, stderr %q", line, code, stderr)
+	}
+	got := strings.Fields(out)
+	for _, w := range want {
+		if !contains(got, w) {
+			t.Errorf("%q: completions %v lack %q", line, got, w)
+		}
+	}
+	if stderr != "" {
+		t.Errorf("%q: completion wrote to stderr: %q", line, stderr)
 	}
 }
