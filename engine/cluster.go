@@ -55,6 +55,10 @@ type Node struct {
 	// Mounts are kept for copying onto nodes added later.
 	Mounts      []backends.Mount `json:"-"`
 	MemoryLimit int64            `json:"-"`
+	// Networks are the networks the node is attached to, and Restart its
+	// restart policy: `k3d node list -o json` reports both, as k3d v5 does.
+	Networks []string               `json:"-"`
+	Restart  backends.RestartPolicy `json:"-"`
 }
 
 func nodeFromRuntime(n backends.Node) Node {
@@ -72,9 +76,11 @@ func nodeFromRuntime(n backends.Node) Node {
 		Env:         n.Env,
 		Mounts:      n.Mounts,
 		MemoryLimit: n.MemoryLimit,
+		Restart:     n.RestartPolicy,
 	}
 	net := n.Labels[LabelNetwork]
 	for _, a := range n.Networks {
+		out.Networks = append(out.Networks, a.Network)
 		if a.Network == net || out.IP == "" {
 			out.IP = a.IPv4
 		}

@@ -107,7 +107,7 @@ func TestClusterLifecycleThroughTheCLI(t *testing.T) {
 		t.Errorf("cluster list --no-headers: %q", out)
 	}
 	code, out, _ = c.run("get", "cluster", "-o", "json")
-	var clusters []engine.Cluster
+	var clusters k3dListReader
 	if code != 0 || json.Unmarshal([]byte(out), &clusters) != nil || len(clusters) != 1 || len(clusters[0].Nodes) != 3 {
 		t.Errorf("get cluster -o json: %q", out)
 	}

@@ -306,7 +306,8 @@ func allClusterNames(env *Env, e *engine.Engine) ([]string, error) {
 type GetClusterCmd struct {
 	Names     []string `predictor:"cluster" arg:"" optional:"" help:"Clusters to show (default all)."`
 	NoHeaders bool     `name:"no-headers" help:"Print the table without its header line."`
-	Output    string   `short:"o" enum:"table,json,yaml" default:"table" help:"Output format: table, json or yaml."`
+	Token     bool     `help:"Also print each cluster's k3s token (a TOKEN column, clusterToken in json/yaml)."`
+	Output    string   `short:"o" enum:"table,json,yaml" default:"table" help:"Output format: table, or json/yaml in k3d v5's shape."`
 }
 
 func (c *GetClusterCmd) Run(env *Env) error {
@@ -332,21 +333,26 @@ func (c *GetClusterCmd) Run(env *Env) error {
 			}
 		}
 		if c.Output != "table" {
-			if clusters == nil {
-				clusters = []engine.Cluster{}
-			}
-			return printStructured(env.Stdout, c.Output, clusters)
+			return printStructured(env.Stdout, c.Output, clusterListJSON(clusters, c.Token))
+		}
+		headers := []string{"NAME", "SERVERS", "AGENTS", "LOADBALANCER", "API"}
+		if c.Token {
+			headers = append(headers, "TOKEN")
 		}
 		var rows [][]string
 		for _, cl := range clusters {
 			s, a := cl.Servers(), cl.Agents()
 			_, lb := cl.LoadBalancer()
-			rows = append(rows, []string{cl.Name,
+			row := []string{cl.Name,
 				fmt.Sprintf("%d/%d", engine.Running(s), len(s)),
 				fmt.Sprintf("%d/%d", engine.Running(a), len(a)),
-				fmt.Sprint(lb), apiPort(cl)})
+				fmt.Sprint(lb), apiPort(cl)}
+			if c.Token {
+				row = append(row, cl.Token)
+			}
+			rows = append(rows, row)
 		}
-		return printTable(env.Stdout, c.NoHeaders, []string{"NAME", "SERVERS", "AGENTS", "LOADBALANCER", "API"}, rows)
+		return printTable(env.Stdout, c.NoHeaders, headers, rows)
 	})
 }
 

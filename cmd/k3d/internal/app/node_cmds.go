@@ -95,7 +95,7 @@ func (c *DeleteNodeCmd) Run(env *Env) error {
 type GetNodeCmd struct {
 	Names     []string `predictor:"node" arg:"" optional:"" help:"Nodes to show (default all)."`
 	NoHeaders bool     `name:"no-headers" help:"Print the table without its header line."`
-	Output    string   `short:"o" enum:"table,json,yaml" default:"table" help:"Output format: table, json or yaml."`
+	Output    string   `short:"o" enum:"table,json,yaml" default:"table" help:"Output format: table, or json/yaml in k3d v5's shape."`
 }
 
 func (c *GetNodeCmd) Run(env *Env) error {
@@ -121,10 +121,7 @@ func (c *GetNodeCmd) Run(env *Env) error {
 			nodes = picked
 		}
 		if c.Output != "table" {
-			if nodes == nil {
-				nodes = []engine.Node{}
-			}
-			return printStructured(env.Stdout, c.Output, nodes)
+			return printStructured(env.Stdout, c.Output, nodeListJSON(nodes))
 		}
 		var rows [][]string
 		for _, n := range nodes {
