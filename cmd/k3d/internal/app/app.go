@@ -42,6 +42,9 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// Environ is the whole environment, for commands that start programs
+	// (`k3d shell`); nil means the process's own.
+	Environ func() []string
 	// Log is the debug log (zerolog), on Stderr.
 	Log zerolog.Logger
 	// Globals are the global flags.
@@ -62,6 +65,14 @@ func (env *Env) stdin() io.Reader {
 		return env.Stdin
 	}
 	return os.Stdin
+}
+
+// environ is Environ, or the process's environment.
+func (env *Env) environ() []string {
+	if env.Environ != nil {
+		return env.Environ()
+	}
+	return os.Environ()
 }
 
 // lookupEnv reads a variable through Getenv; empty counts as unset.
@@ -120,9 +131,19 @@ func run(ctx context.Context, args []string, env *Env) int {
 	if err == nil {
 		return 0
 	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
 	printError(stderr, err)
 	return 1
 }
+
+// exitError ends k3d with a program's own exit code and no message of k3d's:
+// `k3d shell NAME -- CMD` exits as CMD did, which already said why.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 // printError prints err as one line, then any node log lines it carries.
 func printError(w io.Writer, err error) {

@@ -41,13 +41,26 @@ func newCLI(t *testing.T) *cli {
 
 func (c *cli) run(args ...string) (code int, stdout, stderr string) {
 	c.t.Helper()
+	return c.runStdin("", args...)
+}
+
+// runStdin is run with stdin as the command's standard input.
+func (c *cli) runStdin(stdin string, args ...string) (code int, stdout, stderr string) {
+	c.t.Helper()
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	env := &Env{
-		Stdout: &out, Stderr: &errb,
+		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
 		Getenv: func(k string) string { return c.env[k] },
-		open:   func(context.Context) (runtimeClient, error) { return fakeClient{c.rt}, nil },
+		Environ: func() []string {
+			var kv []string
+			for k, v := range c.env {
+				kv = append(kv, k+"="+v)
+			}
+			return kv
+		},
+		open: func(context.Context) (runtimeClient, error) { return fakeClient{c.rt}, nil },
 		engineOpts: []engine.Option{engine.WithHelperImage(func(context.Context) (string, error) {
 			return "k3d-helper:test", nil
 		})},

@@ -19,6 +19,7 @@ type CLI struct {
 	Start  StartCmd  `cmd:"" help:"Start clusters or nodes."`
 	Stop   StopCmd   `cmd:"" help:"Stop clusters or nodes."`
 	Prune  PruneCmd  `cmd:"" help:"Remove dangling k3d nodes, volumes and networks."`
+	Shell  ShellCmd  `cmd:"" help:"Start a shell (or run a command after --) with KUBECONFIG set to one cluster only."`
 
 	Version     VersionCmd     `cmd:"" help:"Print k3d's version and the runtimes it can drive."`
 	Completion  CompletionCmd  `cmd:"" help:"Print shell code for tab completion: source <(k3d completion bash|zsh|fish)."`

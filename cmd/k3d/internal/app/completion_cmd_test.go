@@ -52,6 +52,7 @@ func TestCompletionNamesFromTheRuntime(t *testing.T) {
 		{"k3d delete cluster ", []string{"comp"}},
 		{"k3d cluster stop co", []string{"comp"}},
 		{"k3d kubeconfig get ", []string{"comp"}},
+		{"k3d shell ", []string{"comp"}},
 		{"k3d node create extra --cluster ", []string{"comp"}},
 		{"k3d get node ", []string{"k3d-comp-server-0", "k3d-comp-agent-0", "k3d-comp-serverlb"}},
 		{"k3d node stop k3d-comp-a", []string{"k3d-comp-agent-0"}},
