@@ -26,6 +26,7 @@ all: build
 build:
 	@mkdir -p $(BIN)
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/k3d ./cmd/k3d
+	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/k3d-registry ./cmd/k3d-registry
 	@set -e; for b in $(BACKENDS); do \
 		echo "go build -> bin/k3d-runtime-$$b"; \
 		(cd backends/$$b && go build -trimpath -tags "$(tags)" -ldflags '$(LDFLAGS)' -o $(BIN)/k3d-runtime-$$b ./cmd/k3d-runtime-$$b); \
@@ -73,7 +74,7 @@ demo: build
 PREFIX ?= /usr/local
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BIN)/k3d $(foreach b,$(BACKENDS),$(BIN)/k3d-runtime-$(b)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BIN)/k3d $(BIN)/k3d-registry $(foreach b,$(BACKENDS),$(BIN)/k3d-runtime-$(b)) $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	rm -rf $(BIN)

@@ -24,6 +24,30 @@ type created struct {
 	network string
 	volume  string
 	nodes   []string
+	// volumes are further volumes made (a registry's storage).
+	volumes []string
+	// connected are nodes made to join a network, undone by disconnecting.
+	connected []connection
+}
+
+type connection struct{ network, node string }
+
+func (c *created) addVolume(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.volumes = append(c.volumes, name)
+}
+
+func (c *created) dropVolume(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.volumes = slices.DeleteFunc(c.volumes, func(n string) bool { return n == name })
+}
+
+func (c *created) addConnection(network, node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.connected = append(c.connected, connection{network, node})
 }
 
 func (c *created) addNode(name string) {
@@ -75,7 +99,7 @@ func (e *Engine) CreateCluster(ctx context.Context, o CreateClusterOptions) (Clu
 	if err != nil {
 		return Cluster{}, err
 	}
-	defer p.api.release()
+	defer p.release()
 	if p.pull {
 		if err := e.pullImage(ctx, p.opts.Image); err != nil {
 			return Cluster{}, err
@@ -134,6 +158,9 @@ func (e *Engine) createPlanned(ctx context.Context, p *clusterPlan, made *create
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if err := e.createRegistries(ctx, p, netw, made); err != nil {
+		return err
+	}
 
 	specs := p.nodeSpecs(e.version, lbImage, netw)
 	err := e.step(fmt.Sprintf("Creating %s", describeNodes(specs)), func() error {
@@ -172,6 +199,7 @@ func (e *Engine) createPlanned(ctx context.Context, p *clusterPlan, made *create
 	if err != nil {
 		return err
 	}
+	e.announceRegistry(ctx, p, kc)
 	if p.opts.UpdateKubeconfig && e.kubeconfigPath != "" {
 		return e.step("Updating kubeconfig "+e.kubeconfigPath, func() error {
 			return e.mergeKubeconfig(kc, p.name, e.kubeconfigPath, p.opts.SwitchContext)
@@ -191,6 +219,7 @@ func (e *Engine) writePreStart(ctx context.Context, p *clusterPlan, s backends.N
 		files = append(files, f)
 	} else {
 		files = append(files, p.adapt.files()...)
+		files = append(files, p.registries.files()...)
 		if x, ok := p.extras[s.Name]; ok {
 			files = append(files, x.files...)
 		}
@@ -347,9 +376,18 @@ func (e *Engine) rollback(made *created) error {
 			}
 			return nil
 		})
+		for _, c := range made.connected {
+			if err := e.rt.DisconnectNetwork(ctx, c.network, c.node); err != nil && !backends.IsNotFound(err) {
+				errs = append(errs, wrapf(err, "disconnect %s from network %s", c.node, c.network))
+			}
+		}
+		vols := made.volumes
 		if made.volume != "" {
-			if err := retryInUse(ctx, func() error { return e.rt.DeleteVolume(ctx, made.volume) }); err != nil && !backends.IsNotFound(err) {
-				errs = append(errs, wrapf(err, "delete volume %s", made.volume))
+			vols = append([]string{made.volume}, vols...)
+		}
+		for _, v := range vols {
+			if err := retryInUse(ctx, func() error { return e.rt.DeleteVolume(ctx, v) }); err != nil && !backends.IsNotFound(err) {
+				errs = append(errs, wrapf(err, "delete volume %s", v))
 			}
 		}
 		if made.network != "" {

@@ -28,6 +28,10 @@ func (e *Engine) DeleteCluster(ctx context.Context, name string) error {
 		return notFoundf("cluster %s not found: list clusters with `k3d get cluster`", name)
 	}
 	c := clusterFromNodes(name, nodes)
+	ownRegs, joinedRegs, err := e.clusterRegistries(ctx, c)
+	if err != nil {
+		return err
+	}
 
 	if len(nodes) > 0 {
 		err := e.step(fmt.Sprintf("Deleting %d nodes of cluster %s", len(nodes), name), func() error {
@@ -35,6 +39,17 @@ func (e *Engine) DeleteCluster(ctx context.Context, name string) error {
 		})
 		if err != nil {
 			return err
+		}
+	}
+	for _, r := range ownRegs {
+		if err := e.step("Deleting registry "+r.Name, func() error { return e.removeRegistry(ctx, r) }); err != nil {
+			return err
+		}
+	}
+	// Registries the cluster used stay, off its network.
+	for _, r := range joinedRegs {
+		if err := e.rt.DisconnectNetwork(ctx, c.Network, r.Name); err != nil && !backends.IsNotFound(err) {
+			return wrapf(err, "disconnect registry %s from network %s", r.Name, c.Network)
 		}
 	}
 

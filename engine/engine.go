@@ -25,8 +25,12 @@ type Engine struct {
 	exe            string
 	kubeconfigPath string
 	helperImage    func(ctx context.Context) (string, error)
-	httpClient     func(kubeconfig []byte) (*http.Client, error)
-	lookupEnv      func(string) (string, bool)
+	// registryExe is k3d-registry, which k3d's registry image is built
+	// from; registryImageFn replaces building it (tests).
+	registryExe     string
+	registryImageFn func(ctx context.Context) (string, error)
+	httpClient      func(kubeconfig []byte) (*http.Client, error)
+	lookupEnv       func(string) (string, bool)
 	// slowAPI is how long the API may keep the user waiting before a note
 	// says so.
 	slowAPI time.Duration
@@ -52,6 +56,16 @@ func WithVersion(v string) Option { return func(e *Engine) { e.version = v } }
 // WithExecutable names k3d's own static binary, which the load balancer's
 // helper image is built from.
 func WithExecutable(path string) Option { return func(e *Engine) { e.exe = path } }
+
+// WithRegistryExecutable names the static k3d-registry binary that k3d's
+// registry image is built from.
+func WithRegistryExecutable(path string) Option { return func(e *Engine) { e.registryExe = path } }
+
+// WithRegistryImage replaces how k3d's registry image is made present
+// (tests use an image they loaded themselves).
+func WithRegistryImage(fn func(ctx context.Context) (string, error)) Option {
+	return func(e *Engine) { e.registryImageFn = fn }
+}
 
 // WithKubeconfig names the kubeconfig file that create merges into and delete
 // removes entries from (usually the first entry of $KUBECONFIG or ~/.kube/config).

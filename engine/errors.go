@@ -30,6 +30,10 @@ func existsf(format string, args ...any) error {
 	return &InputError{Kind: backends.ErrAlreadyExists, Msg: fmt.Sprintf(format, args...)}
 }
 
+func inUsef(format string, args ...any) error {
+	return &InputError{Kind: backends.ErrInUse, Msg: fmt.Sprintf(format, args...)}
+}
+
 // NodeError says which node failed and carries its last log lines, so that the
 // user sees why without running another command.
 type NodeError struct {

@@ -150,8 +150,13 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 		}
 	}
 
+	// New nodes pull through the registries the cluster's nodes do.
+	regFiles, err := e.nodeRegistriesFile(ctx, tmpl.Name)
+	if err != nil {
+		return nil, err
+	}
 	made := &created{}
-	err = e.addNodes(ctx, o.Cluster, specs, adapt, o.NoWait, made)
+	err = e.addNodes(ctx, o.Cluster, specs, append(adapt.files(), regFiles...), o.NoWait, made)
 	if err != nil {
 		if rerr := e.rollback(made); rerr != nil {
 			return nil, fmt.Errorf("%w; rollback incomplete: %v", err, rerr)
@@ -170,13 +175,13 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 	return out, nil
 }
 
-func (e *Engine) addNodes(ctx context.Context, cluster string, specs []backends.NodeSpec, adapt adaptations, noWait bool, made *created) error {
+func (e *Engine) addNodes(ctx context.Context, cluster string, specs []backends.NodeSpec, files []nodeFile, noWait bool, made *created) error {
 	err := e.step(fmt.Sprintf("Creating %s", describeNodes(specs)), func() error {
 		return forEach(ctx, specs, func(ctx context.Context, s backends.NodeSpec) error {
 			if err := e.createNode(ctx, s, made); err != nil {
 				return err
 			}
-			if files := adapt.files(); len(files) > 0 {
+			if len(files) > 0 {
 				return e.writeFiles(ctx, s.Name, files)
 			}
 			return nil

@@ -63,6 +63,8 @@ type CreateClusterOptions struct {
 	AgentsMemory  string
 	// HostAdapt turns host adaptations off (hostadapt.ParseDisabled).
 	HostAdapt map[hostadapt.ID]bool
+	// Registries are what the nodes pull through (--registry-*).
+	Registries ClusterRegistries
 }
 
 // File is a host file copied into the nodes its filters select (default:

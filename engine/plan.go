@@ -48,6 +48,8 @@ type clusterPlan struct {
 	// pull: the node image is not in the runtime; it is pulled once the
 	// plan holds and before anything is made.
 	pull bool
+	// registries is nil when the cluster uses none.
+	registries *registriesPlan
 }
 
 type networkPlan struct {
@@ -74,6 +76,12 @@ type apiPlan struct {
 	// hold keeps the chosen port taken until the node that publishes it
 	// starts, so that nothing else grabs it meanwhile.
 	hold net.Listener
+}
+
+// release gives up the host ports the plan holds.
+func (p *clusterPlan) release() {
+	p.api.release()
+	p.registries.release()
 }
 
 func (a *apiPlan) release() {

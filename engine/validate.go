@@ -80,7 +80,7 @@ func (e *Engine) planCluster(ctx context.Context, o CreateClusterOptions) (p *cl
 	planned := p
 	defer func() {
 		if err != nil {
-			planned.api.release()
+			planned.release()
 		}
 	}()
 	if err := p.resolveSpecs(local, e.lookupEnv); err != nil {
@@ -126,6 +126,9 @@ func (e *Engine) planCluster(ctx context.Context, o CreateClusterOptions) (p *cl
 		return nil, err
 	}
 	if err := e.planVolume(ctx, p); err != nil {
+		return nil, err
+	}
+	if err := e.planRegistries(ctx, p); err != nil {
 		return nil, err
 	}
 	if p.datastore.network != "" {

@@ -59,8 +59,18 @@ options:
     labels: []
     #  - label: team=platform
     #    nodeFilters: [all]
+registries:
+  use: []
+  #  - k3d-myregistry.localhost:5111
+  # create:
+  #   name: myregistry.localhost
+  #   hostPort: "5111"
+  # config: |
+  #   mirrors:
+  #     docker.io:
+  #       endpoint: [http://k3d-myregistry.localhost:5000]
 # Not supported yet here (a file that sets them is refused): hostAliases,
-# registries, manifests, options.k3d.disableImageVolume,
+# manifests, options.k3d.disableImageVolume,
 # options.k3d.loadbalancer.configOverrides, options.runtime.gpuRequest,
 # options.runtime.hostPidMode, options.runtime.ulimits.
 `, APIVersion, KindSimple, name, image)

@@ -21,9 +21,6 @@ var unsupported = []struct {
 	why  string
 }{
 	{[]string{"hostAliases"}, "host aliases"},
-	{[]string{"registries", "use"}, "registries"},
-	{[]string{"registries", "create"}, "registries"},
-	{[]string{"registries", "config"}, "registries"},
 	{[]string{"manifests"}, "inline manifests (use files: with destination k3s-manifests/NAME.yaml)"},
 	{[]string{"options", "k3d", "disableImageVolume"}, "running without the image volume"},
 	{[]string{"options", "k3d", "loadbalancer", "configOverrides"}, "load balancer overrides"},
@@ -187,7 +184,33 @@ func (f *File) Options(lookupEnv func(string) (string, bool)) (engine.CreateClus
 		}
 		o.Files = append(o.Files, engine.File{Source: src, Destination: nf.Destination, Filters: chain})
 	}
+	o.Registries = registries(s.Registries)
 	return o, s.Options.Runtime.Name, nil
+}
+
+// registries maps registries: to the engine's options: create as the
+// --registry-create spec NAME[:HOST][:HOSTPORT] (":" alone for k3d's default
+// name and a free port), config as inline registries.yaml.
+func registries(r Registries) engine.ClusterRegistries {
+	out := engine.ClusterRegistries{Use: r.Use, Config: r.Config}
+	if c := r.Create; c != nil {
+		spec := c.Name + ":"
+		switch {
+		case c.Host != "" && c.HostPort != "":
+			spec += c.Host + ":" + c.HostPort
+		case c.Host != "":
+			spec += c.Host + ":random"
+		default:
+			spec += c.HostPort
+		}
+		out.Create = spec
+		out.CreateOptions = engine.RegistryOptions{
+			Image:   c.Image,
+			Volumes: c.Volumes,
+			Proxy:   engine.RegistryProxy{RemoteURL: c.Proxy.RemoteURL, Username: c.Proxy.Username, Password: c.Proxy.Password},
+		}
+	}
+	return out
 }
 
 // specItem is one list entry: its value, the value's key, and its filters.

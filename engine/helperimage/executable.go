@@ -21,10 +21,10 @@ var ErrUnusableExecutable = errors.New("k3d's executable cannot run in the runti
 
 // checkExecutable returns the Go architecture of exe when it is a static
 // Linux executable that the runtime described by info can run.
-func checkExecutable(exe string, info backends.Info) (string, error) {
+func checkExecutable(exe string, info backends.Info, k Kind) (string, error) {
 	want := goArch(info.Arch)
 	if info.OS != "" && !strings.EqualFold(info.OS, "linux") {
-		return "", unusable(exe, "the runtime runs %s containers", info.OS)
+		return "", unusable(k, exe, "the runtime runs %s containers", info.OS)
 	}
 	f, err := os.Open(exe)
 	if err != nil {
@@ -33,30 +33,30 @@ func checkExecutable(exe string, info backends.Info) (string, error) {
 	defer f.Close()
 	magic := make([]byte, 4)
 	if _, err := io.ReadFull(f, magic); err != nil {
-		return "", unusable(exe, "it is not an executable (%v)", err)
+		return "", unusable(k, exe, "it is not an executable (%v)", err)
 	}
 	switch {
 	case bytes.HasPrefix(magic, []byte("MZ")):
-		return "", unusable(exe, "it is a Windows executable")
+		return "", unusable(k, exe, "it is a Windows executable")
 	case isMachO(magic):
-		return "", unusable(exe, "it is a macOS executable")
+		return "", unusable(k, exe, "it is a macOS executable")
 	case !bytes.Equal(magic, []byte(elf.ELFMAG)):
-		return "", unusable(exe, "it is not an ELF executable")
+		return "", unusable(k, exe, "it is not an ELF executable")
 	}
 	ef, err := elf.NewFile(f)
 	if err != nil {
-		return "", unusable(exe, "its ELF headers do not parse (%v)", err)
+		return "", unusable(k, exe, "its ELF headers do not parse (%v)", err)
 	}
 	if ef.OSABI != elf.ELFOSABI_NONE && ef.OSABI != elf.ELFOSABI_LINUX {
-		return "", unusable(exe, "it is an executable for %s, not Linux", strings.TrimPrefix(ef.OSABI.String(), "ELFOSABI_"))
+		return "", unusable(k, exe, "it is an executable for %s, not Linux", strings.TrimPrefix(ef.OSABI.String(), "ELFOSABI_"))
 	}
 	arch := elfArch(ef)
 	if want != "" && arch != want {
-		return "", unusable(exe, "it is built for %s and the runtime runs %s containers", archName(arch, ef), want)
+		return "", unusable(k, exe, "it is built for %s and the runtime runs %s containers", archName(arch, ef), want)
 	}
 	for _, p := range ef.Progs {
 		if p.Type == elf.PT_INTERP {
-			return "", unusable(exe, "it is dynamically linked (build it with CGO_ENABLED=0)")
+			return "", unusable(k, exe, "it is dynamically linked (build it with CGO_ENABLED=0)")
 		}
 	}
 	if arch == "" {
@@ -65,10 +65,10 @@ func checkExecutable(exe string, info backends.Info) (string, error) {
 	return arch, nil
 }
 
-func unusable(exe, why string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s; the load balancer needs a k3d helper image published for the runtime's platform "+
-		"(a --helper-image flag is planned for that), or create the cluster with --no-lb",
-		ErrUnusableExecutable, exe, fmt.Sprintf(why, args...))
+func unusable(k Kind, exe, why string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s; %s needs a k3d helper image published for the runtime's platform "+
+		"(a --helper-image flag is planned for that), %s",
+		ErrUnusableExecutable, exe, fmt.Sprintf(why, args...), k.For, k.Without)
 }
 
 func isMachO(m []byte) bool {

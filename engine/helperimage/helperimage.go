@@ -1,6 +1,6 @@
-// Package helperimage builds the image that k3d's helper nodes (the load
-// balancer) run, from k3d's own static binary, and loads it into the runtime
-// when it is missing, so that a cluster never needs a registry for them.
+// Package helperimage builds the images k3d's helper nodes run (the load
+// balancer from k3d's own static binary, registries from k3d-registry), and
+// loads them into the runtime when missing, so that no helper needs a registry.
 package helperimage
 
 import (
@@ -17,28 +17,60 @@ import (
 	"github.com/k3d/k3d/engine/imagebuild"
 )
 
-// Repository is the name every helper image is tagged under.
+// Repository is the name every load balancer image is tagged under.
 const Repository = "k3d-helper"
 
-// Where things are in the image.
-const (
-	binaryPath = "/bin/k3d"
-	// nobody is the uid and gid helpers run as.
-	nobody = 65534
-)
+// nobody is the uid and gid the load balancer runs as.
+const nobody = 65534
 
-// Ensure makes the helper image built from the executable exe present in rt
-// and returns its reference, k3d-helper:<version>-<first 12 hex digits of the
+// Kind is one helper image: which program it runs and what is around it.
+type Kind struct {
+	// Repository the image is tagged under (k3d-helper:<version>-<digest>).
+	Repository string
+	// Binary is where the program is in the image.
+	Binary string
+	// UID (and GID) the program runs as.
+	UID int
+	// Dirs are directories the program writes to.
+	Dirs []string
+	// For names what the image is for, in errors ("the load balancer").
+	For string
+	// Without says how to do without the image when it cannot be built.
+	Without string
+}
+
+// LoadBalancer is the image of the load balancer, built from k3d itself.
+var LoadBalancer = Kind{
+	Repository: Repository, Binary: "/bin/k3d", UID: nobody, Dirs: []string{"/etc/k3d"},
+	For: "the load balancer", Without: "or create the cluster with --no-lb",
+}
+
+// Registry is the image of k3d's registries, built from k3d-registry. The
+// registry runs as root, as registry:2 does: runtimes create named volumes
+// owned by root, and its storage is one.
+var Registry = Kind{
+	Repository: "k3d-registry", Binary: "/bin/k3d-registry", UID: 0, Dirs: []string{"/var/lib/registry"},
+	For: "registries", Without: "or give `k3d registry create` an image with -i (registry:2)",
+}
+
+// Ensure makes the load balancer's image, built from the k3d executable exe,
+// present in rt and returns its reference (see Kind.Ensure).
+func Ensure(ctx context.Context, rt backends.Runtime, exe string) (string, error) {
+	return LoadBalancer.Ensure(ctx, rt, exe)
+}
+
+// Ensure makes the image of k built from the executable exe present in rt
+// and returns its reference, REPOSITORY:<version>-<first 12 hex digits of the
 // binary's sha256>. An image already present under that reference is used as
 // it is; otherwise the image is streamed into rt.ImageLoad without a
 // temporary file. exe must be a static Linux executable for the runtime's
 // architecture (see ErrUnusableExecutable).
-func Ensure(ctx context.Context, rt backends.Runtime, exe string) (string, error) {
+func (k Kind) Ensure(ctx context.Context, rt backends.Runtime, exe string) (string, error) {
 	info, err := rt.Info(ctx)
 	if err != nil {
 		return "", fmt.Errorf("helper image: %w", err)
 	}
-	arch, err := checkExecutable(exe, info)
+	arch, err := checkExecutable(exe, info, k)
 	if err != nil {
 		return "", err
 	}
@@ -46,7 +78,7 @@ func Ensure(ctx context.Context, rt backends.Runtime, exe string) (string, error
 	if err != nil {
 		return "", fmt.Errorf("helper image: %w", err)
 	}
-	ref := reference(id.version, id.digest)
+	ref := k.reference(id.version, id.digest)
 	present, err := rt.ImageExists(ctx, ref)
 	if err != nil {
 		return "", fmt.Errorf("helper image %s: %w", ref, err)
@@ -62,33 +94,34 @@ func Ensure(ctx context.Context, rt backends.Runtime, exe string) (string, error
 		return "", fmt.Errorf("helper image: read k3d executable: %w", err)
 	}
 	if d := digestBytes(data); d != id.digest {
-		ref = reference(id.version, d)
+		ref = k.reference(id.version, d)
 	}
-	if err := load(ctx, rt, spec(ref, arch, data)); err != nil {
+	if err := load(ctx, rt, k.spec(ref, arch, data)); err != nil {
 		return "", fmt.Errorf("helper image %s: %w", ref, err)
 	}
 	return ref, nil
 }
 
-// spec is the image: the binary, a writable /etc/k3d for the helpers'
-// configuration, a /tmp, and the user database entries for nobody, whom
-// every helper runs as.
-func spec(ref, arch string, binary []byte) imagebuild.Spec {
+// spec is the image: the binary, its writable directories owned by the user
+// it runs as, a /tmp, and the user database entries for root and nobody.
+func (k Kind) spec(ref, arch string, binary []byte) imagebuild.Spec {
+	files := []imagebuild.File{{Path: k.Binary, Mode: 0o755, Data: binary}}
+	for _, d := range k.Dirs {
+		files = append(files, imagebuild.File{Path: d, Mode: os.ModeDir | 0o755, UID: k.UID, GID: k.UID})
+	}
 	return imagebuild.Spec{
 		Ref:  ref,
 		Arch: arch,
-		Files: []imagebuild.File{
-			{Path: binaryPath, Mode: 0o755, Data: binary},
-			{Path: "/etc/k3d", Mode: os.ModeDir | 0o755, UID: nobody, GID: nobody},
+		Files: append(files, []imagebuild.File{
 			{Path: "/tmp", Mode: os.ModeDir | os.ModeSticky | 0o777},
 			{Path: "/etc/passwd", Mode: 0o644, Data: []byte(
 				"root:x:0:0:root:/root:/sbin/nologin\n" +
 					"nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n")},
 			{Path: "/etc/group", Mode: 0o644, Data: []byte("root:x:0:\nnobody:x:65534:\n")},
-		},
-		Entrypoint: []string{binaryPath},
+		}...),
+		Entrypoint: []string{k.Binary},
 		Labels:     map[string]string{"app": "k3d"},
-		User:       fmt.Sprintf("%d:%d", nobody, nobody),
+		User:       fmt.Sprintf("%d:%d", k.UID, k.UID),
 	}
 }
 
@@ -131,8 +164,8 @@ func load(ctx context.Context, rt backends.Runtime, s imagebuild.Spec) error {
 	return nil
 }
 
-func reference(version, sum string) string {
-	return Repository + ":" + tagSafe(version) + "-" + sum[:12]
+func (k Kind) reference(version, sum string) string {
+	return k.Repository + ":" + tagSafe(version) + "-" + sum[:12]
 }
 
 var notTagChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)

@@ -278,6 +278,7 @@ func (env *Env) withEngine(ctx context.Context, fn func(e *engine.Engine) error)
 	opts := []engine.Option{
 		engine.WithProgress(newProgress(env)),
 		engine.WithExecutable(exe),
+		engine.WithRegistryExecutable(registryExecutable(exe)),
 		engine.WithKubeconfig(kc),
 		engine.WithVersion(version.Version),
 		engine.WithLookupEnv(env.lookupEnv),

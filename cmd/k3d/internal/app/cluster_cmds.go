@@ -52,6 +52,10 @@ type CreateClusterCmd struct {
 	KubeconfigUpdateDefault bool `name:"kubeconfig-update-default" default:"true" negatable:"" help:"Merge the cluster into the default kubeconfig (default true)."`
 	KubeconfigSwitchContext bool `name:"kubeconfig-switch-context" default:"true" negatable:"" help:"Make the cluster the current kubeconfig context (default true)."`
 
+	RegistryCreate string   `name:"registry-create" placeholder:"NAME[:HOST][:HOSTPORT]" help:"Create a registry for the cluster (deleted with it); nodes pull NAME:HOSTPORT/... through it."`
+	RegistryUse    []string `name:"registry-use" sep:"none" placeholder:"k3d-NAME[:PORT]" help:"Pull through an existing registry (joined to the cluster network, kept on delete)."`
+	RegistryConfig string   `name:"registry-config" placeholder:"FILE" help:"A k3s registries.yaml, laid over the mirrors k3d writes for the registries above."`
+
 	ServersMemory string `name:"servers-memory" help:"Memory limit per server, e.g. 1g."`
 	AgentsMemory  string `name:"agents-memory" help:"Memory limit per agent, e.g. 512m."`
 
@@ -122,6 +126,7 @@ func (c *CreateClusterCmd) flagOptions() (engine.CreateClusterOptions, error) {
 		UpdateKubeconfig: c.KubeconfigUpdateDefault,
 		SwitchContext:    c.KubeconfigSwitchContext,
 		HostAdapt:        disabled,
+		Registries:       engine.ClusterRegistries{Create: c.RegistryCreate, Use: c.RegistryUse, ConfigFile: c.RegistryConfig},
 	}, nil
 }
 
@@ -171,6 +176,11 @@ func (c *CreateClusterCmd) options(env *Env, given map[string]bool) (engine.Crea
 	override(given["kubeconfig-switch-context"], &o.SwitchContext, fo.SwitchContext)
 	override(given["servers-memory"], &o.ServersMemory, fo.ServersMemory)
 	override(given["agents-memory"], &o.AgentsMemory, fo.AgentsMemory)
+	if given["registry-create"] {
+		o.Registries.Create, o.Registries.CreateOptions = fo.Registries.Create, engine.RegistryOptions{}
+	}
+	override(given["registry-config"], &o.Registries.ConfigFile, fo.Registries.ConfigFile)
+	o.Registries.Use = append(o.Registries.Use, fo.Registries.Use...)
 	// The file has no datastore section: the flags alone say it.
 	o.Datastore = fo.Datastore
 	o.Ports = append(o.Ports, fo.Ports...)

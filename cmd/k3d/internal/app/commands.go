@@ -13,11 +13,11 @@ type Globals struct {
 type CLI struct {
 	Globals
 
-	Create CreateCmd `cmd:"" help:"Create a cluster, nodes, a volume or a network."`
-	Delete DeleteCmd `cmd:"" help:"Delete clusters or nodes."`
-	Get    GetCmd    `cmd:"" help:"List clusters or nodes, or print a kubeconfig."`
-	Start  StartCmd  `cmd:"" help:"Start clusters or nodes."`
-	Stop   StopCmd   `cmd:"" help:"Stop clusters or nodes."`
+	Create CreateCmd `cmd:"" help:"Create a cluster, nodes, a registry, a volume or a network."`
+	Delete DeleteCmd `cmd:"" help:"Delete clusters, nodes or registries."`
+	Get    GetCmd    `cmd:"" help:"List clusters, nodes or registries, or print a kubeconfig."`
+	Start  StartCmd  `cmd:"" help:"Start clusters, nodes or registries."`
+	Stop   StopCmd   `cmd:"" help:"Stop clusters, nodes or registries."`
 	Prune  PruneCmd  `cmd:"" help:"Remove dangling k3d nodes, volumes and networks."`
 	Shell  ShellCmd  `cmd:"" help:"Start a shell (or run a command after --) with KUBECONFIG set to one cluster only."`
 
@@ -27,6 +27,7 @@ type CLI struct {
 
 	Cluster    ClusterNounCmd    `cmd:"" help:"Manage clusters (k3d v5 form: k3d cluster create|delete|list|start|stop)."`
 	Node       NodeNounCmd       `cmd:"" help:"Manage nodes (k3d v5 form: k3d node create|delete|list|start|stop)."`
+	Registry   RegistryNounCmd   `cmd:"" aliases:"registries,reg" help:"Manage registries (k3d v5 form: k3d registry create|delete|list|start|stop)."`
 	Kubeconfig KubeconfigNounCmd `cmd:"" help:"Get, merge or write kubeconfigs (k3d v5 form)."`
 	Image      ImageNounCmd      `cmd:"" aliases:"images" help:"Import images into a cluster (k3d image import|load)."`
 	Config     ConfigNounCmd     `cmd:"" help:"Write or migrate k3d.io config files (k3d config init|migrate)."`
@@ -37,35 +38,40 @@ type CLI struct {
 
 // CreateCmd groups the create commands.
 type CreateCmd struct {
-	Cluster CreateClusterCmd `cmd:"" help:"Create a cluster."`
-	Node    CreateNodeCmd    `cmd:"" help:"Add nodes to a running cluster."`
-	Volume  CreateVolumeCmd  `cmd:"" help:"Create a volume for --image-vol (kept when clusters are deleted)."`
-	Network CreateNetworkCmd `cmd:"" help:"Create a network for --network (kept when clusters are deleted)."`
+	Cluster  CreateClusterCmd  `cmd:"" help:"Create a cluster."`
+	Node     CreateNodeCmd     `cmd:"" help:"Add nodes to a running cluster."`
+	Registry CreateRegistryCmd `cmd:"" help:"Create a registry."`
+	Volume   CreateVolumeCmd   `cmd:"" help:"Create a volume for --image-vol (kept when clusters are deleted)."`
+	Network  CreateNetworkCmd  `cmd:"" help:"Create a network for --network (kept when clusters are deleted)."`
 }
 
 // DeleteCmd groups the delete commands.
 type DeleteCmd struct {
-	Cluster DeleteClusterCmd `cmd:"" help:"Delete clusters and everything they own."`
-	Node    DeleteNodeCmd    `cmd:"" help:"Delete nodes."`
+	Cluster  DeleteClusterCmd  `cmd:"" help:"Delete clusters and everything they own."`
+	Node     DeleteNodeCmd     `cmd:"" help:"Delete nodes."`
+	Registry DeleteRegistryCmd `cmd:"" help:"Delete registries."`
 }
 
 // GetCmd groups the get commands.
 type GetCmd struct {
 	Cluster    GetClusterCmd    `cmd:"" aliases:"clusters" help:"List clusters."`
 	Node       GetNodeCmd       `cmd:"" aliases:"nodes" help:"List nodes."`
+	Registry   GetRegistryCmd   `cmd:"" aliases:"registries" help:"List registries."`
 	Kubeconfig GetKubeconfigCmd `cmd:"" help:"Print or write the kubeconfig of clusters."`
 }
 
 // StartCmd groups the start commands.
 type StartCmd struct {
-	Cluster StartClusterCmd `cmd:"" help:"Start clusters and wait until they are ready."`
-	Node    StartNodeCmd    `cmd:"" help:"Start nodes."`
+	Cluster  StartClusterCmd  `cmd:"" help:"Start clusters and wait until they are ready."`
+	Node     StartNodeCmd     `cmd:"" help:"Start nodes."`
+	Registry StartRegistryCmd `cmd:"" help:"Start registries."`
 }
 
 // StopCmd groups the stop commands.
 type StopCmd struct {
-	Cluster StopClusterCmd `cmd:"" help:"Stop clusters."`
-	Node    StopNodeCmd    `cmd:"" help:"Stop nodes."`
+	Cluster  StopClusterCmd  `cmd:"" help:"Stop clusters."`
+	Node     StopNodeCmd     `cmd:"" help:"Stop nodes."`
+	Registry StopRegistryCmd `cmd:"" help:"Stop registries."`
 }
 
 // ClusterNounCmd is `k3d cluster ...`.

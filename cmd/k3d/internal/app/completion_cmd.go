@@ -39,6 +39,7 @@ func answerCompletion(ctx context.Context, parser *kong.Kong, env *Env) int {
 		kongcompletion.WithExitFunc(func(c int) { code = c }),
 		kongcompletion.WithPredictor("cluster", env.namePredictor(ctx, clusterNames)),
 		kongcompletion.WithPredictor("node", env.namePredictor(ctx, nodeNames)),
+		kongcompletion.WithPredictor("registry", env.namePredictor(ctx, registryNames)),
 	)
 	return code
 }
