@@ -21,6 +21,7 @@ type apiServer struct {
 	serverToken token
 	agentToken  token
 	reg         *registry
+	cms         *configMapStore
 	peers       *peers
 	disabled    map[string]bool
 	// joinable: servers can join this one (it runs etcd or an external
@@ -36,8 +37,10 @@ func (s *apiServer) handler() http.Handler {
 	mux.HandleFunc("GET /v1-k3s/server-bootstrap", s.withToken(false, s.serverBootstrap))
 	mux.HandleFunc("POST /v1-k3s/register", s.withToken(true, s.register))
 	mux.HandleFunc("POST /v1-k3s/heartbeat", s.withToken(true, s.heartbeat))
-	mux.HandleFunc("GET /v1-k3s/nodes", s.withToken(false, s.syncGet))
-	mux.HandleFunc("POST /v1-k3s/nodes", s.withToken(false, s.syncPost))
+	mux.HandleFunc("GET "+nodesSyncPath, s.withToken(false, s.syncGet))
+	mux.HandleFunc("POST "+nodesSyncPath, s.withToken(false, s.syncPost))
+	mux.HandleFunc("GET "+configMapsSyncPath, s.withToken(false, s.syncConfigMapsGet))
+	mux.HandleFunc("POST "+configMapsSyncPath, s.withToken(false, s.syncConfigMapsPost))
 	// Kubernetes API: client certificates from the cluster CA.
 	kube := http.NewServeMux()
 	for _, p := range []string{"/readyz", "/livez", "/healthz"} {
@@ -53,6 +56,12 @@ func (s *apiServer) handler() http.Handler {
 	kube.HandleFunc("GET /api/v1/pods", s.listPods)
 	kube.HandleFunc("GET /api/v1/namespaces/{ns}/pods", s.listPods)
 	kube.HandleFunc("GET /api/v1/namespaces", s.listNamespaces)
+	kube.HandleFunc("GET /api/v1/configmaps", s.listConfigMaps)
+	kube.HandleFunc("GET /api/v1/namespaces/{ns}/configmaps", s.listConfigMaps)
+	kube.HandleFunc("POST /api/v1/namespaces/{ns}/configmaps", s.createConfigMap)
+	kube.HandleFunc("GET /api/v1/namespaces/{ns}/configmaps/{name}", s.getConfigMap)
+	kube.HandleFunc("PUT /api/v1/namespaces/{ns}/configmaps/{name}", s.replaceConfigMap)
+	kube.HandleFunc("DELETE /api/v1/namespaces/{ns}/configmaps/{name}", s.deleteConfigMap)
 	kube.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotFound, "NotFound", "the server could not find the requested resource", nil)
 	})
@@ -253,6 +262,7 @@ func (s *apiServer) apiResources(w http.ResponseWriter, r *http.Request) {
 		return m
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"kind": "APIResourceList", "groupVersion": "v1", "resources": []any{
+		res("configmaps", "configmap", "ConfigMap", true, []string{"create", "delete", "get", "list", "update"}, []string{"cm"}),
 		res("namespaces", "namespace", "Namespace", false, []string{"get", "list"}, []string{"ns"}),
 		res("nodes", "node", "Node", false, []string{"delete", "get", "list"}, []string{"no"}),
 		res("pods", "pod", "Pod", true, []string{"get", "list"}, []string{"po"}),
@@ -375,7 +385,7 @@ func (s *apiServer) listNamespaces(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var items []map[string]any
-	for _, ns := range []string{"default", "kube-node-lease", "kube-public", "kube-system"} {
+	for _, ns := range servedNamespaces() {
 		items = append(items, map[string]any{"kind": "Namespace", "apiVersion": "v1",
 			"metadata": objectMeta{Name: ns, UID: uid("ns", ns), CreationTimestamp: kubeTime(first)},
 			"spec":     map[string]any{"finalizers": []string{"kubernetes"}}, "status": map[string]string{"phase": "Active"}})

@@ -20,7 +20,7 @@ import (
 )
 
 // runKubectl is the bundled kubectl's `get` and `version`, enough to look
-// at a cluster from inside a node: kubectl get nodes|pods|namespaces.
+// at a cluster from inside a node: kubectl get nodes|pods|namespaces|configmaps.
 func runKubectl(ctx context.Context, env Env, args []string) int {
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(env.Stderr, format+"\n", a...)
@@ -102,12 +102,18 @@ func resourcePath(resource, namespace string, all bool) string {
 	case "namespaces", "namespace", "ns":
 		return "/api/v1/namespaces"
 	case "pods", "pod", "po":
-		if all {
-			return "/api/v1/pods"
-		}
-		return "/api/v1/namespaces/" + namespace + "/pods"
+		return namespacedPath("pods", namespace, all)
+	case "configmaps", "configmap", "cm":
+		return namespacedPath("configmaps", namespace, all)
 	}
 	return ""
+}
+
+func namespacedPath(plural, namespace string, all bool) string {
+	if all {
+		return "/api/v1/" + plural
+	}
+	return "/api/v1/namespaces/" + namespace + "/" + plural
 }
 
 func kubectlGet(ctx context.Context, env Env, cl *kubeClient, resource string, names []string, output, namespace string, all bool, fail func(string, ...any) int) int {
@@ -116,6 +122,7 @@ func kubectlGet(ctx context.Context, env Env, cl *kubeClient, resource string, n
 		return fail("error: the server doesn't have a resource type %q", resource)
 	}
 	plural := strings.TrimPrefix(p[strings.LastIndex(p, "/"):], "/")
+	namespaced := plural == "pods" || plural == "configmaps"
 	switch output {
 	case "json", "yaml", "name":
 		var objs []json.RawMessage
@@ -177,7 +184,7 @@ func kubectlGet(ctx context.Context, env Env, cl *kubeClient, resource string, n
 		rows = append(rows, tbl.Rows...)
 	}
 	if len(rows) == 0 {
-		if strings.HasSuffix(p, "/pods") && !all {
+		if namespaced && !all {
 			fmt.Fprintf(env.Stderr, "No resources found in %s namespace.\n", namespace)
 		} else {
 			fmt.Fprintln(env.Stderr, "No resources found")
@@ -186,7 +193,7 @@ func kubectlGet(ctx context.Context, env Env, cl *kubeClient, resource string, n
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 6, 4, 3, ' ', 0)
 	var header []string
-	if all && plural == "pods" {
+	if all && namespaced {
 		header = append(header, "NAMESPACE")
 	}
 	for _, c := range tbl.ColumnDefinitions {
@@ -197,7 +204,7 @@ func kubectlGet(ctx context.Context, env Env, cl *kubeClient, resource string, n
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
 		var cells []string
-		if all && plural == "pods" {
+		if all && namespaced {
 			cells = append(cells, r.Object.Metadata.Namespace)
 		}
 		for i, c := range tbl.ColumnDefinitions {

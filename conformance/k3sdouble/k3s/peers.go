@@ -13,20 +13,27 @@ import (
 	"time"
 )
 
-// peers keeps the servers' node registries in step: a server tells the
-// other servers about each registration as it happens (push), and asks them
-// for their records every few seconds (pull), which heals whatever a push
-// missed while a server was down. A kubeconfig pointing at any server,
-// directly or through a load balancer, therefore lists every node.
+// peers keeps the servers' node registries and ConfigMaps in step: a
+// server tells the other servers about each registration or write as it
+// happens (push), and asks them for their records every few seconds (pull),
+// which heals whatever a push missed while a server was down. A kubeconfig
+// pointing at any server, directly or through a load balancer, therefore
+// lists every node and reads every ConfigMap.
 type peers struct {
 	self   string
 	token  string
 	reg    *registry
+	cms    *configMapStore
 	client *http.Client
 }
 
-func newPeers(self, tok string, ca *authority, reg *registry) *peers {
-	return &peers{self: self, token: tok, reg: reg, client: clusterClient(ca, 3*time.Second)}
+const (
+	nodesSyncPath      = "/v1-k3s/nodes"
+	configMapsSyncPath = "/v1-k3s/configmaps"
+)
+
+func newPeers(self, tok string, ca *authority, reg *registry, cms *configMapStore) *peers {
+	return &peers{self: self, token: tok, reg: reg, cms: cms, client: clusterClient(ca, 3*time.Second)}
 }
 
 // clusterClient talks to other nodes, trusting the cluster CA only.
@@ -68,9 +75,20 @@ func (p *peers) others(skip string) []NodeRecord {
 	return out
 }
 
-// push sends records to every other server (but skip) and waits for them,
-// briefly: a server that is down catches up by pulling when it is back.
+// push sends node records to every other server (but skip).
 func (p *peers) push(ctx context.Context, recs []NodeRecord, skip string) {
+	p.send(ctx, nodesSyncPath, recs, skip)
+}
+
+// pushConfigMaps sends ConfigMap records to every other server.
+func (p *peers) pushConfigMaps(ctx context.Context, recs ...ConfigMapRecord) {
+	p.send(ctx, configMapsSyncPath, recs, "")
+}
+
+// send posts records to path on every other server (but skip) and waits
+// for them, briefly: a server that is down catches up by pulling when it is
+// back.
+func (p *peers) send(ctx context.Context, path string, recs any, skip string) {
 	if p == nil {
 		return
 	}
@@ -85,7 +103,7 @@ func (p *peers) push(ctx context.Context, recs []NodeRecord, skip string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, peerURL(peer)+"/v1-k3s/nodes", bytes.NewReader(body))
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, peerURL(peer)+path, bytes.NewReader(body))
 			if err != nil {
 				return
 			}
@@ -106,9 +124,13 @@ func (p *peers) pull(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			recs, err := fetchRecords(ctx, p.client, peerURL(peer), p.token)
-			if err == nil {
-				_, _ = p.reg.merge(recs...)
+			var nodes []NodeRecord
+			if fetchRecords(ctx, p.client, peerURL(peer)+nodesSyncPath, p.token, &nodes) == nil {
+				_, _ = p.reg.merge(nodes...)
+			}
+			var cms []ConfigMapRecord
+			if fetchRecords(ctx, p.client, peerURL(peer)+configMapsSyncPath, p.token, &cms) == nil {
+				_, _ = p.cms.merge(cms...)
 			}
 		}()
 	}
@@ -128,20 +150,23 @@ func (p *peers) run(ctx context.Context, every time.Duration) {
 	}
 }
 
-func fetchRecords(ctx context.Context, c *http.Client, base, tok string) ([]NodeRecord, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1-k3s/nodes", nil)
+// fetchRecords decodes the records a peer serves at url into out.
+func fetchRecords(ctx context.Context, c *http.Client, url, tok string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s/v1-k3s/nodes: %s", base, resp.Status)
+		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
-	var recs []NodeRecord
-	return recs, json.NewDecoder(resp.Body).Decode(&recs)
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode records from %s: %w", url, err)
+	}
+	return nil
 }

@@ -56,6 +56,10 @@ func runServer(ctx context.Context, env Env, log *logger, args []string) error {
 	if err != nil {
 		return err
 	}
+	cms, err := openConfigMaps(filepath.Join(cfg.dataDir, "server", "db", "configmaps.json"))
+	if err != nil {
+		return err
+	}
 	// A server that once ran etcd keeps running it without --cluster-init.
 	if prev, ok := reg.get(self.Name); ok && prev.Etcd && cfg.datastoreEndpoint == "" {
 		self.Etcd = true
@@ -75,13 +79,13 @@ func runServer(ctx context.Context, env Env, log *logger, args []string) error {
 		ln.Close()
 		return err
 	}
-	p := newPeers(self.Name, st.serverToken.password, st.ca, reg)
+	p := newPeers(self.Name, st.serverToken.password, st.ca, reg, cms)
 	disabled := map[string]bool{}
 	for _, d := range cfg.disable {
 		disabled[d] = true
 	}
 	api := &apiServer{log: log, now: env.Now, ca: st.ca, serverToken: st.serverToken, agentToken: st.agentToken,
-		reg: reg, peers: p, disabled: disabled, joinable: self.Etcd || cfg.datastoreEndpoint != ""}
+		reg: reg, cms: cms, peers: p, disabled: disabled, joinable: self.Etcd || cfg.datastoreEndpoint != ""}
 	srv := &http.Server{Handler: api.handler(), TLSConfig: tlsCfg, ErrorLog: stdlog.New(io.Discard, "", 0),
 		ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
