@@ -189,6 +189,24 @@ func testNetworkConnect(t *testing.T, f *fixture) {
 	wantKind(t, "disconnect a node that is not attached", err, backends.ErrNotFound)
 	err = f.rt.DisconnectNetwork(f.ctx, f.name("missing"), mover)
 	wantKind(t, "disconnect from a missing network", err, backends.ErrNotFound)
-	err = f.rt.DisconnectNetwork(f.ctx, second, f.name("missing"))
-	wantKind(t, "disconnect a missing node", err, backends.ErrNotFound)
+
+	// A node disconnected while running keeps running (the Podman backend
+	// may restart it to disconnect it) and keeps its name on the network it
+	// stays on; once deleted, its name is gone from that network's DNS.
+	moved := f.waitRunning(mover)
+	watcher := f.name("watcher")
+	f.runNode(backends.NodeSpec{Name: watcher})
+	f.eventually("resolve "+mover+" from "+watcher+" after the disconnect", 15*time.Second, func() (bool, string) {
+		r := f.exec(watcher, nil, "resolve", mover)
+		return r.code == 0 && strings.TrimSpace(r.stdout) == nodeIP(moved, first), r.String()
+	})
+	if err := f.rt.DeleteNode(f.ctx, mover); err != nil {
+		t.Fatalf("delete node %s: %v", mover, err)
+	}
+	f.eventually("forget "+mover+" on "+first+" once deleted", 15*time.Second, func() (bool, string) {
+		r := f.exec(watcher, nil, "resolve", mover)
+		return r.code != 0, r.String()
+	})
+	err = f.rt.DisconnectNetwork(f.ctx, second, mover)
+	wantKind(t, "disconnect a deleted node", err, backends.ErrNotFound)
 }

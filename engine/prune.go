@@ -18,7 +18,8 @@ type PruneReport struct {
 // Prune removes dangling k3d objects: nodes of clusters that have no server
 // left, then networks and volumes of clusters that no remaining node uses. External
 // networks and volumes (--network, --image-vol, `k3d create network|volume`)
-// are never removed.
+// are never removed; the default registry network is, once no registry is
+// on it.
 func (e *Engine) Prune(ctx context.Context) (PruneReport, error) {
 	var rep PruneReport
 	nodes, err := e.rt.ListNodes(ctx, appSelector())
@@ -81,6 +82,16 @@ func (e *Engine) Prune(ctx context.Context) (PruneReport, error) {
 		return rep, fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range nets {
+		if n.Name == RegistryNetwork && !usedNet[n.Name] {
+			removed, err := e.pruneRegistryNetwork(ctx)
+			if err != nil {
+				return rep, err
+			}
+			if removed {
+				rep.Networks = append(rep.Networks, n.Name)
+			}
+			continue
+		}
 		// Only what a cluster made is k3d's to prune: other app=k3d objects
 		// (external networks, other tools' fixtures) carry no cluster label.
 		if n.Labels[LabelCluster] == "" || usedNet[n.Name] || isTrue(n.Labels, LabelNetworkExternal) || liveCluster[n.Labels[LabelCluster]] && n.Labels[LabelCluster] != "" {

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/k3d/k3d/backends"
+	"github.com/k3d/k3d/engine/filelock"
 	"github.com/k3d/k3d/engine/helperimage"
 	"github.com/k3d/k3d/engine/registriesyaml"
 )
@@ -143,9 +146,7 @@ type registryPlan struct {
 	volume       string
 	volumeLabels map[string]string
 	network      string
-	// createNetwork: the default network is missing and k3d makes it.
-	createNetwork bool
-	reg           Registry
+	reg          Registry
 	// pushFrom is the host address the readiness check reaches it at.
 	pushFrom string
 	hold     net.Listener
@@ -236,7 +237,6 @@ func (e *Engine) planRegistry(ctx context.Context, o RegistryOptions, flag strin
 		if o.Network != "" && o.Network != RegistryNetwork && o.Cluster == "" {
 			return nil, notFoundf("--default-network %s does not exist: create it first, or leave the flag out to use %s", o.Network, RegistryNetwork)
 		}
-		p.createNetwork = o.Cluster == ""
 	}
 
 	info, err := e.Info(ctx)
@@ -358,7 +358,11 @@ func (e *Engine) CreateRegistry(ctx context.Context, o RegistryOptions) (Registr
 	defer p.release()
 	made := &created{}
 	if err := e.createRegistry(ctx, p, made); err != nil {
-		if rerr := e.rollback(made); rerr != nil {
+		rerr := e.rollback(made)
+		if rerr == nil && p.network == RegistryNetwork && len(made.nodes) > 0 {
+			_, rerr = e.pruneRegistryNetwork(ctx)
+		}
+		if rerr != nil {
 			return Registry{}, fmt.Errorf("%w; rollback incomplete: %v", err, rerr)
 		}
 		return Registry{}, err
@@ -381,12 +385,6 @@ func (e *Engine) createRegistry(ctx context.Context, p *registryPlan, made *crea
 		return err
 	}
 	p.spec.Image = image
-	if p.createNetwork {
-		_, err := e.rt.CreateNetwork(ctx, backends.NetworkSpec{Name: p.network, Labels: map[string]string{LabelApp: LabelAppValue}})
-		if err != nil && !backends.IsAlreadyExists(err) {
-			return wrapf(err, "create network %s", p.network)
-		}
-	}
 	return e.step("Creating registry "+p.spec.Name, func() error {
 		if p.volume != "" {
 			made.addVolume(p.volume)
@@ -400,7 +398,7 @@ func (e *Engine) createRegistry(ctx context.Context, p *registryPlan, made *crea
 				}
 			}
 		}
-		if err := e.createNode(ctx, p.spec, made); err != nil {
+		if err := e.createRegistryNode(ctx, p, made); err != nil {
 			return err
 		}
 		p.release()
@@ -412,6 +410,61 @@ func (e *Engine) createRegistry(ctx context.Context, p *registryPlan, made *crea
 		}
 		return e.waitRegistry(ctx, p.spec.Name, p.pushFrom)
 	})
+}
+
+// createRegistryNode creates the registry's node on its network. The
+// default network is shared by every registry without a cluster: it is made
+// when missing and removed with its last registry, under a host-wide lock, so that two
+// k3d making registries at once neither make two networks of that name
+// (docker's own check races) nor remove it under each other.
+func (e *Engine) createRegistryNode(ctx context.Context, p *registryPlan, made *created) error {
+	if p.network != RegistryNetwork {
+		return e.createNode(ctx, p.spec, made)
+	}
+	return withRegistryNetworkLock(func() error {
+		madeNet := false
+		if _, err := e.rt.InspectNetwork(ctx, p.network); backends.IsNotFound(err) {
+			_, err := e.rt.CreateNetwork(ctx, backends.NetworkSpec{Name: p.network, Labels: map[string]string{LabelApp: LabelAppValue}})
+			if err != nil && !backends.IsAlreadyExists(err) {
+				return wrapf(err, "create network %s", p.network)
+			}
+			madeNet = err == nil
+		} else if err != nil {
+			return wrapf(err, "inspect network %s", p.network)
+		}
+		err := e.createNode(ctx, p.spec, made)
+		if err != nil && madeNet {
+			_ = e.rt.DeleteNetwork(ctx, p.network)
+		}
+		return err
+	})
+}
+
+// pruneRegistryNetwork removes the default registry network if no
+// registry is on it, and reports whether it did.
+func (e *Engine) pruneRegistryNetwork(ctx context.Context) (bool, error) {
+	removed := false
+	err := withRegistryNetworkLock(func() error {
+		err := e.rt.DeleteNetwork(ctx, RegistryNetwork)
+		if err != nil && !backends.IsNotFound(err) && !backends.IsInUse(err) {
+			return wrapf(err, "delete network %s", RegistryNetwork)
+		}
+		removed = err == nil
+		return nil
+	})
+	return removed, err
+}
+
+// withRegistryNetworkLock runs fn holding the default registry network's
+// lock, one per user (the lock file lives in the temporary directory).
+func withRegistryNetworkLock(fn func() error) error {
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("k3d-%d-%s.lock", os.Getuid(), RegistryNetwork))
+	l, err := filelock.Acquire(path, 2*time.Minute)
+	if err != nil {
+		return fmt.Errorf("lock network %s: %w", RegistryNetwork, err)
+	}
+	defer l.Release()
+	return fn()
 }
 
 // waitRegistry waits until the registry answers its API's base endpoint on
@@ -543,11 +596,9 @@ func (e *Engine) removeRegistry(ctx context.Context, r Registry) error {
 		}
 	}
 	for _, n := range r.Networks {
-		if n != RegistryNetwork {
-			continue
-		}
-		if err := e.rt.DeleteNetwork(ctx, n); err != nil && !backends.IsNotFound(err) && !backends.IsInUse(err) {
-			return wrapf(err, "delete network %s", n)
+		if n == RegistryNetwork {
+			_, err := e.pruneRegistryNetwork(ctx)
+			return err
 		}
 	}
 	return nil

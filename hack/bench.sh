@@ -5,6 +5,7 @@
 #      (2b containerd against its client and libcni, 2c Podman against its bindings)
 #   3. k3d create/delete cluster against the same containers made through the runtime
 #   4. k3d image import into four nodes against the save stream piped into one
+#   5. a push to a k3d registry against the pull of that image into three nodes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -56,3 +57,8 @@ echo
 echo "== 4. k3d image import of 200 MB into 1 server + 3 agents vs the save stream piped into one node"
 K3D_TEST_RUNTIMES=${K3D_TEST_RUNTIMES:-$RUNTIMES} go test ./conformance/e2e/ -count=1 -timeout 60m -run '^$' \
 	-bench 'BenchmarkImageImport' -benchtime "${K3D_BENCH_ROUNDS:-3}x" | grep -vE '^(goos|goarch|pkg|cpu):'
+
+echo
+echo "== 5. k3d registry: push 100 MB from the host vs. pulling it into 1 server + 2 agents through the mirror"
+K3D_TEST_RUNTIMES=${K3D_TEST_RUNTIMES:-$RUNTIMES} go test ./conformance/e2e/ -count=1 -timeout 60m -run '^$' \
+	-bench 'BenchmarkRegistryPull' -benchtime "${K3D_BENCH_ROUNDS:-3}x" | grep -E '^(Benchmark|ok|FAIL|PASS)|^k3d registry|^  '

@@ -7,8 +7,11 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/blang/semver/v4"
 	nettypes "github.com/containers/common/libnetwork/types"
+	"github.com/containers/podman/v4/pkg/bindings"
 	"github.com/containers/podman/v4/pkg/bindings/containers"
 	"github.com/containers/podman/v4/pkg/bindings/network"
 
@@ -161,12 +164,37 @@ func (r *Runtime) DisconnectNetwork(ctx context.Context, netName, node string) e
 	if err != nil {
 		return fmt.Errorf("disconnect node %s from network %s: %w", node, netName, err)
 	}
+	restart := c.State != nil && c.State.Running && bindings.ServiceVersion(actx).LT(liveDisconnectSince)
+	if restart {
+		if err := r.StopNode(ctx, node, 10*time.Second); err != nil {
+			return fmt.Errorf("disconnect node %s from network %s: %w", node, netName, err)
+		}
+	}
 	if err := network.Disconnect(actx, netName, node, nil); err != nil {
-		return fmt.Errorf("disconnect node %s from network %s: %w", node, netName,
+		err = fmt.Errorf("disconnect node %s from network %s: %w", node, netName,
 			r.typed(err, fmt.Sprintf("node %q on network %q", node, netName), conflictIsNotRun))
+		if restart {
+			_ = r.StartNode(ctx, node)
+		}
+		return err
+	}
+	if restart {
+		if err := r.StartNode(ctx, node); err != nil {
+			return fmt.Errorf("disconnect node %s from network %s: restart it: %w", node, netName, err)
+		}
 	}
 	return nil
 }
+
+// liveDisconnectSince is the first service version trusted to disconnect a
+// running container. Podman 4 (4.3.1 in Debian 12) leaves the container's
+// entry in aardvark-dns's file for its other networks, so when the container
+// is removed its name and address stay there; the next container given that
+// address makes aardvark-dns exit, and DNS fails on every network of that
+// user (rootless) or host. Stopping first tears every network down properly,
+// so there k3d disconnects a stopped container and starts it again. 5.5
+// reworked connect/disconnect (containers/podman#25793).
+var liveDisconnectSince = semver.MustParse("5.5.0")
 
 func networkFrom(n nettypes.Network) backends.Network {
 	out := backends.Network{Name: n.Name, ID: n.ID, Labels: copyLabels(n.Labels)}

@@ -89,6 +89,20 @@ func badInputs(runtime string) []badInput {
 		{"port with two protocols", create("-p", "80/tcp/udp@loadbalancer"), nil, "80/tcp"},
 		{"one of several filters unknown", create("-v", "/tmp:/data@server:0@nosuchnode"), nil, "nosuchnode"},
 		{"missing image", []string{"create", "cluster", "{name}", "--image", "k3d-e2e-missing-image:v0"}, nil, "k3d-e2e-missing-image:v0"},
+		// Registries ({existing} was made with --registry-create {existing}-reg).
+		{"--registry-use of a missing registry", create("--registry-use", "k3d-{name}-reg:5000"), nil, "k3d-{name}-reg does not exist"},
+		{"--registry-create on a busy port", create("--registry-create", "{name}-reg:127.0.0.1:{busy}"), nil, "{busy}"},
+		{"--registry-create named like a node", create("--registry-create", "{existing}-server-0"), nil, "k3d-{existing}-server-0"},
+		{"--registry-create of a taken name", create("--registry-create", "{existing}-reg"), nil, "k3d-{existing}-reg"},
+		{"--registry-config missing", create("--registry-config", "/nonexistent/registries.yaml"), nil, "/nonexistent/registries.yaml"},
+		{"--registry-config with an unknown field", create("--registry-config", "{testdata}/registries-misspelt.yaml"), nil, "endpoints"},
+		{"--registry-use with the wrong port", create("--registry-use", "k3d-{existing}-reg:1"), nil, "not 1"},
+		{"registry on a busy port", []string{"registry", "create", "{name}", "-p", "127.0.0.1:{busy}"}, nil, "{busy}"},
+		{"registry name with capitals", []string{"registry", "create", "Bad_Reg"}, nil, "Bad_Reg"},
+		{"registry name taken", []string{"registry", "create", "{existing}-reg"}, nil, "k3d-{existing}-reg"},
+		{"registry proxy credentials without a remote", []string{"registry", "create", "{name}", "--proxy-username", "u"}, nil, "--proxy-remote-url"},
+		{"delete a missing registry", []string{"registry", "delete", "{name}"}, nil, "k3d-{name}"},
+		{"delete a registry a cluster uses", []string{"registry", "delete", "{existing}-reg"}, nil, "{existing}"},
 		// Runtimes.
 		{"unknown runtime", []string{"--runtime", "nosuchruntime", "create", "cluster", "{name}", "--image", "{image}"}, nil, "nosuchruntime"},
 		// Nodes.
@@ -103,7 +117,8 @@ func badInputs(runtime string) []badInput {
 		{"config with an unknown field", []string{"create", "cluster", "--config", "{testdata}/unknown-field.yaml"}, cfgEnv, "unknown-field.yaml:6: agnets: unknown field"},
 		{"config that is a Namespace", []string{"create", "cluster", "{name}", "--config", "{testdata}/namespace.yaml"}, cfgEnv, "is not a k3d config"},
 		{"config of an older apiVersion", []string{"create", "cluster", "--config", "{testdata}/v1alpha4.yaml"}, cfgEnv, "k3d config migrate"},
-		{"config asking for what is not built yet", []string{"create", "cluster", "--config", "{testdata}/registries.yaml"}, cfgEnv, "registries.use: not supported yet"},
+		{"config asking for what is not built yet", []string{"create", "cluster", "--config", "{testdata}/unsupported.yaml"}, cfgEnv, "options.runtime.ulimits: not supported yet"},
+		{"config using a missing registry", []string{"create", "cluster", "--config", "{testdata}/registries.yaml"}, cfgEnv, "k3d-e2e-nosuchregistry does not exist"},
 		{"config filter past the last agent", []string{"create", "cluster", "--config", "{testdata}/filter-past-agents.yaml"}, cfgEnv, "agent:3"},
 		{"config that is a directory", []string{"create", "cluster", "{name}", "--config", "{testdata}"}, nil, "is a directory"},
 		{"config that does not exist", []string{"create", "cluster", "{name}", "--config", "{testdata}/nosuch.yaml"}, nil, "no such file"},
@@ -131,7 +146,7 @@ func TestBadInput(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, r *runtimeEnv) {
 		s := newSession(t, r)
 		existing := clusterName("exists")
-		s.createCluster(existing, "--agents", "1")
+		s.createCluster(existing, "--agents", "1", "--registry-create", existing+"-reg")
 		kubeconfig, err := os.ReadFile(s.kubeconfig)
 		if err != nil {
 			t.Fatalf("read the kubeconfig k3d wrote: %v", err)

@@ -242,8 +242,11 @@ func runCrictl(ctx context.Context, env Env, args []string) int {
 			}
 		}
 	}
+	if len(args) > 0 && args[0] == "pull" {
+		return crictlPull(ctx, env, args[1:], fail)
+	}
 	if len(args) == 0 || (args[0] != "images" && args[0] != "image" && args[0] != "img") {
-		return fail("the k3s test double supports only `crictl images`")
+		return fail("the k3s test double supports only `crictl images` and `crictl pull`")
 	}
 	quiet, output := false, "table"
 	var filter string
@@ -310,6 +313,48 @@ func runCrictl(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, tag, id, decimalSize(img.Size))
 	}
 	tw.Flush()
+	return 0
+}
+
+// crictlPull is `crictl pull [--creds USER[:PASS]] IMAGE`: the image comes
+// through the mirrors of the node's registries.yaml, as with k3s's containerd.
+func crictlPull(ctx context.Context, env Env, args []string, fail func(string, ...any) int) int {
+	var ref, creds string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		flag, val, hasVal := strings.Cut(a, "=")
+		switch {
+		case flag == "--creds" || flag == "--auth" || flag == "--pod-config" || flag == "-p" || flag == "--annotation" || flag == "-a":
+			if !hasVal {
+				if i+1 >= len(args) {
+					return fail("flag needs an argument: %s", a)
+				}
+				i++
+				val = args[i]
+			}
+			if flag == "--creds" {
+				creds = val
+			}
+		case strings.HasPrefix(a, "-"):
+			return fail("flag provided but not defined: %s", a)
+		case ref != "":
+			return fail("pull takes one image, got %q and %q", ref, a)
+		default:
+			ref = a
+		}
+	}
+	if ref == "" {
+		return fail("image name cannot be empty")
+	}
+	file := env.Getenv("K3S_PRIVATE_REGISTRY")
+	if file == "" {
+		file = DefaultRegistriesFile
+	}
+	id, err := pullImage(ctx, dataDirFromEnv(env), file, ref, creds, env.Now())
+	if err != nil {
+		return fail("pulling image: %v", err)
+	}
+	fmt.Fprintf(env.Stdout, "Image is up to date for %s\n", id)
 	return 0
 }
 

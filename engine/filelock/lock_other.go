@@ -1,6 +1,6 @@
 //go:build !(linux || darwin || freebsd || openbsd || netbsd || dragonfly || windows)
 
-package kubeconfig
+package filelock
 
 import (
 	"errors"

@@ -1,6 +1,6 @@
 //go:build windows
 
-package kubeconfig
+package filelock
 
 import (
 	"errors"
