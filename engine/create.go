@@ -200,6 +200,7 @@ func (e *Engine) createPlanned(ctx context.Context, p *clusterPlan, made *create
 		return err
 	}
 	e.announceRegistry(ctx, p, kc)
+	e.injectNodeHosts(ctx, p.name, kc, netw.Gateway, p.opts.HostAliases)
 	if p.opts.UpdateKubeconfig && e.kubeconfigPath != "" {
 		return e.step("Updating kubeconfig "+e.kubeconfigPath, func() error {
 			return e.mergeKubeconfig(kc, p.name, e.kubeconfigPath, p.opts.SwitchContext)

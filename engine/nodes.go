@@ -141,6 +141,9 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 		if gateway != "" {
 			s.ExtraHosts = []backends.HostEntry{{Hostname: hostGatewayName, IP: gateway}}
 		}
+		for _, a := range decodeHostAliases(s.Labels[LabelHostAliases]) {
+			s.ExtraHosts = append(s.ExtraHosts, a.entries()...)
+		}
 		specs = append(specs, s)
 	}
 

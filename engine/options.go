@@ -65,6 +65,8 @@ type CreateClusterOptions struct {
 	HostAdapt map[hostadapt.ID]bool
 	// Registries are what the nodes pull through (--registry-*).
 	Registries ClusterRegistries
+	// HostAliases go into every node's /etc/hosts and CoreDNS's NodeHosts.
+	HostAliases []HostAlias
 }
 
 // File is a host file copied into the nodes its filters select (default:

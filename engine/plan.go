@@ -155,6 +155,9 @@ func (p *clusterPlan) globalLabels(version string, netw backends.Network) map[st
 	if p.volume.external {
 		l[LabelImageVolumeExternal] = "true"
 	}
+	if len(p.opts.HostAliases) > 0 {
+		l[LabelHostAliases] = encodeHostAliases(p.opts.HostAliases)
+	}
 	return l
 }
 
@@ -248,6 +251,9 @@ func (p *clusterPlan) k3sSpec(ref nodefilter.NodeRef, global map[string]string, 
 	if netw.Gateway != "" {
 		// Lets workloads reach services on the host by a stable name.
 		hosts = append(hosts, backends.HostEntry{Hostname: hostGatewayName, IP: netw.Gateway})
+	}
+	for _, a := range p.opts.HostAliases {
+		hosts = append(hosts, a.entries()...)
 	}
 	return backends.NodeSpec{
 		Name:     ref.Name,

@@ -55,13 +55,20 @@ func (e *Engine) StartCluster(ctx context.Context, name string, o StartOptions) 
 			return err
 		}
 	}
-	return e.step("Waiting for the Kubernetes API", func() error {
-		kc, err := e.Kubeconfig(ctx, name)
-		if err != nil {
+	var kc []byte
+	err = e.step("Waiting for the Kubernetes API", func() error {
+		var err error
+		if kc, err = e.Kubeconfig(ctx, name); err != nil {
 			return err
 		}
 		return e.waitAPIReady(ctx, kc)
 	})
+	if err != nil {
+		return err
+	}
+	// k3s may re-apply its CoreDNS manifest on start, dropping k3d's lines.
+	e.injectNodeHosts(ctx, name, kc, clusterGateway(ctx, e, c), clusterHostAliases(c))
+	return nil
 }
 
 // StopCluster stops every node of a cluster at once.

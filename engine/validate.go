@@ -51,6 +51,11 @@ func (e *Engine) planCluster(ctx context.Context, o CreateClusterOptions) (p *cl
 	}
 	p.url = fmt.Sprintf("https://%s:%d", NodeName(o.Name, RoleServer, 0), apiContainerPort)
 	p.refs = plannedRefs(o.Name, o.Servers, o.Agents, p.lb)
+	for _, a := range o.HostAliases {
+		if err := a.validate("--host-alias " + a.IP + ":" + strings.Join(a.Hostnames, ",")); err != nil {
+			return nil, err
+		}
+	}
 	if p.serversMem, err = parseMemory("--servers-memory", o.ServersMemory); err != nil {
 		return nil, err
 	}

@@ -34,6 +34,7 @@ type Runtime struct {
 	nextNet  int
 	nextID   int
 	ca       *authority
+	cms      *configMaps
 
 	// OnStart scripts what a node does once started; it runs in its own
 	// goroutine with a handle on the node. Nil means DefaultOnStart.

@@ -73,7 +73,8 @@ func (h *Handle) WriteFile(p string, data []byte) {
 }
 
 // ServeAPI answers HTTPS on every published 6443 port of the node the way the
-// k3s API does for k3d: /readyz and /version, with the runtime's test CA.
+// k3s API does for k3d: /readyz, /version and ConfigMaps, with the runtime's
+// test CA.
 func (h *Handle) ServeAPI() {
 	h.r.mu.Lock()
 	ca := h.r.authority()
@@ -92,6 +93,7 @@ func (h *Handle) ServeAPI() {
 	mux.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"gitVersion": "v1.36.0+fake"})
 	})
+	h.r.configMaps().serve(mux)
 	for _, l := range apiListeners {
 		srv := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{ca.server}}, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.ServeTLS(l, "", "") }()

@@ -103,6 +103,10 @@ func badInputs(runtime string) []badInput {
 		{"registry proxy credentials without a remote", []string{"registry", "create", "{name}", "--proxy-username", "u"}, nil, "--proxy-remote-url"},
 		{"delete a missing registry", []string{"registry", "delete", "{name}"}, nil, "k3d-{name}"},
 		{"delete a registry a cluster uses", []string{"registry", "delete", "{existing}-reg"}, nil, "{existing}"},
+		// Host aliases.
+		{"--host-alias without a name", create("--host-alias", "192.168.77.10"), nil, "--host-alias"},
+		{"--host-alias with a bad address", create("--host-alias", "10.0.0.999:db.local"), nil, "10.0.0.999"},
+		{"--host-alias with a bad name", create("--host-alias", "10.0.0.9:db_local"), nil, "db_local"},
 		// Runtimes.
 		{"unknown runtime", []string{"--runtime", "nosuchruntime", "create", "cluster", "{name}", "--image", "{image}"}, nil, "nosuchruntime"},
 		// Nodes.

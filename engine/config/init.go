@@ -69,7 +69,10 @@ registries:
   #   mirrors:
   #     docker.io:
   #       endpoint: [http://k3d-myregistry.localhost:5000]
-# Not supported yet here (a file that sets them is refused): hostAliases,
+# hostAliases:                     # /etc/hosts of every node, and CoreDNS for pods
+#   - ip: 192.168.1.10
+#     hostnames: [db.local, db]
+# Not supported yet here (a file that sets them is refused):
 # manifests, options.k3d.disableImageVolume,
 # options.k3d.loadbalancer.configOverrides, options.runtime.gpuRequest,
 # options.runtime.hostPidMode, options.runtime.ulimits.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,7 +21,6 @@ var unsupported = []struct {
 	path []string
 	why  string
 }{
-	{[]string{"hostAliases"}, "host aliases"},
 	{[]string{"manifests"}, "inline manifests (use files: with destination k3s-manifests/NAME.yaml)"},
 	{[]string{"options", "k3d", "disableImageVolume"}, "running without the image volume"},
 	{[]string{"options", "k3d", "loadbalancer", "configOverrides"}, "load balancer overrides"},
@@ -185,6 +185,15 @@ func (f *File) Options(lookupEnv func(string) (string, bool)) (engine.CreateClus
 		o.Files = append(o.Files, engine.File{Source: src, Destination: nf.Destination, Filters: chain})
 	}
 	o.Registries = registries(s.Registries)
+	for i, h := range s.HostAliases {
+		if _, err := netip.ParseAddr(h.IP); err != nil {
+			return o, "", f.errorf([]string{"hostAliases", strconv.Itoa(i), "ip"}, "%q is not an IP address", h.IP)
+		}
+		if len(h.Hostnames) == 0 {
+			return o, "", f.errorf([]string{"hostAliases", strconv.Itoa(i), "hostnames"}, "no host name given")
+		}
+		o.HostAliases = append(o.HostAliases, engine.HostAlias{IP: h.IP, Hostnames: h.Hostnames})
+	}
 	return o, s.Options.Runtime.Name, nil
 }
 

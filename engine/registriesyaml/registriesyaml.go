@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -41,7 +42,7 @@ type Auth struct {
 	Username      string `yaml:"username,omitempty"`
 	Password      string `yaml:"password,omitempty"`
 	Auth          string `yaml:"auth,omitempty"`
-	IdentityToken string `yaml:"identitytoken,omitempty"`
+	IdentityToken string `yaml:"identity_token,omitempty"`
 }
 
 // TLS holds a registry's certificates.
@@ -60,7 +61,7 @@ func Parse(b []byte) (Config, error) {
 	dec.KnownFields(true)
 	// An empty file is an empty config.
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("not a k3s registries.yaml: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return Config{}, fmt.Errorf("not a k3s registries.yaml: %s", decodeError(err))
 	}
 	for host, m := range c.Mirrors {
 		if host == "" {
@@ -116,4 +117,21 @@ func (c Config) Hosts() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// notFound is yaml.v3's wording for a field KnownFields refuses.
+var notFound = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// decodeError says in one line what yaml.v3 says in several: each refused
+// field with its line, in k3s's terms.
+func decodeError(err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return strings.TrimPrefix(err.Error(), "yaml: ")
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = notFound.ReplaceAllString(m, `unknown field "$1"`)
+	}
+	return strings.Join(msgs, "; ")
 }

@@ -187,8 +187,9 @@ func TestConfigMapListHonoursLabelSelector(t *testing.T) {
 		{"default", "", []string{"default/a", "default/b"}},
 		{"default", "app=k3d", []string{"default/a"}},
 		{"", "app=k3d", []string{"default/a", "kube-public/c"}},
-		{"", "app!=k3d", []string{"default/b"}},
-		{"kube-system", "", nil},
+		// k3s's own CoreDNS ConfigMap has no app label.
+		{"", "app!=k3d", []string{"default/b", "kube-system/coredns"}},
+		{"kube-system", "", []string{"kube-system/coredns"}},
 	} {
 		if got := names(c.ns, c.selector); !slices.Equal(got, c.want) {
 			t.Errorf("list in %q with %q = %v, want %v", c.ns, c.selector, got, c.want)
@@ -361,8 +362,9 @@ func TestKubectlGetConfigMaps(t *testing.T) {
 		t.Errorf("kubectl get cm -o yaml:\n%s", out)
 	}
 	lines := strings.Split(strings.TrimSpace(kubectl("get", "configmaps", "-A")), "\n")
-	if len(lines) != 2 || !slices.Equal(strings.Fields(lines[0]), []string{"NAMESPACE", "NAME", "DATA", "AGE"}) ||
-		!slices.Equal(strings.Fields(lines[1])[:3], []string{"kube-public", "a", "1"}) {
+	if len(lines) != 3 || !slices.Equal(strings.Fields(lines[0]), []string{"NAMESPACE", "NAME", "DATA", "AGE"}) ||
+		!slices.Equal(strings.Fields(lines[1])[:3], []string{"kube-public", "a", "1"}) ||
+		!slices.Equal(strings.Fields(lines[2])[:3], []string{"kube-system", "coredns", "2"}) {
 		t.Errorf("kubectl get configmaps -A:\n%s", strings.Join(lines, "\n"))
 	}
 }

@@ -129,6 +129,10 @@ func runServer(ctx context.Context, env Env, log *logger, args []string) error {
 	serveIngress(ctx, env, log, cfg, self.Name, self.SandboxError)
 
 	go p.run(ctx, syncEvery)
+	if err := syncCoreDNS(ctx, cms, reg, p, env.Now()); err != nil {
+		log.Errorf("Failed to update CoreDNS NodeHosts: %v", err)
+	}
+	go runCoreDNS(ctx, log, cms, reg, p, env.Now, syncEvery)
 	go func() {
 		t := time.NewTicker(env.heartbeat())
 		defer t.Stop()

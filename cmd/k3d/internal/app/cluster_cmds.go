@@ -56,8 +56,9 @@ type CreateClusterCmd struct {
 	RegistryUse    []string `name:"registry-use" sep:"none" placeholder:"k3d-NAME[:PORT]" help:"Pull through an existing registry (joined to the cluster network, kept on delete)."`
 	RegistryConfig string   `name:"registry-config" placeholder:"FILE" help:"A k3s registries.yaml, laid over the mirrors k3d writes for the registries above."`
 
-	ServersMemory string `name:"servers-memory" help:"Memory limit per server, e.g. 1g."`
-	AgentsMemory  string `name:"agents-memory" help:"Memory limit per agent, e.g. 512m."`
+	HostAliases   []string `name:"host-alias" sep:"none" placeholder:"IP:NAME[,NAME]" help:"Add /etc/hosts entries to every node and to CoreDNS, e.g. 192.168.1.10:db.local,db (repeatable)."`
+	ServersMemory string   `name:"servers-memory" help:"Memory limit per server, e.g. 1g."`
+	AgentsMemory  string   `name:"agents-memory" help:"Memory limit per agent, e.g. 512m."`
 
 	HostAdapt string `name:"host-adapt" env:"K3D_HOST_ADAPT" default:"auto" placeholder:"auto|off|-ID,..." help:"Adapt nodes to what the host cannot give them (auto); off, or turn single ones off: -userns, -cgroupv1, -oom-score-adj."`
 }
@@ -100,6 +101,14 @@ func (c *CreateClusterCmd) flagOptions() (engine.CreateClusterOptions, error) {
 	if err != nil {
 		return engine.CreateClusterOptions{}, fmt.Errorf("--host-adapt: %w", err)
 	}
+	var aliases []engine.HostAlias
+	for _, s := range c.HostAliases {
+		a, err := engine.ParseHostAlias(s)
+		if err != nil {
+			return engine.CreateClusterOptions{}, err
+		}
+		aliases = append(aliases, a)
+	}
 	return engine.CreateClusterOptions{
 		Name:          c.Name,
 		Servers:       c.Servers,
@@ -127,6 +136,7 @@ func (c *CreateClusterCmd) flagOptions() (engine.CreateClusterOptions, error) {
 		SwitchContext:    c.KubeconfigSwitchContext,
 		HostAdapt:        disabled,
 		Registries:       engine.ClusterRegistries{Create: c.RegistryCreate, Use: c.RegistryUse, ConfigFile: c.RegistryConfig},
+		HostAliases:      aliases,
 	}, nil
 }
 
@@ -181,6 +191,7 @@ func (c *CreateClusterCmd) options(env *Env, given map[string]bool) (engine.Crea
 	}
 	override(given["registry-config"], &o.Registries.ConfigFile, fo.Registries.ConfigFile)
 	o.Registries.Use = append(o.Registries.Use, fo.Registries.Use...)
+	o.HostAliases = append(o.HostAliases, fo.HostAliases...)
 	// The file has no datastore section: the flags alone say it.
 	o.Datastore = fo.Datastore
 	o.Ports = append(o.Ports, fo.Ports...)
