@@ -107,6 +107,8 @@ func badInputs(runtime string) []badInput {
 		{"--host-alias without a name", create("--host-alias", "192.168.77.10"), nil, "--host-alias"},
 		{"--host-alias with a bad address", create("--host-alias", "10.0.0.999:db.local"), nil, "10.0.0.999"},
 		{"--host-alias with a bad name", create("--host-alias", "10.0.0.9:db_local"), nil, "db_local"},
+		{"--k3s-node-label without a value", create("--k3s-node-label", "tier@agent:0"), nil, "--k3s-node-label"},
+		{"node --k3s-node-label with a filter", []string{"create", "node", "{name}", "--cluster", "{existing}", "--k3s-node-label", "a=b@agent:0", "--image", "{image}"}, nil, "--k3s-node-label"},
 		// Runtimes.
 		{"unknown runtime", []string{"--runtime", "nosuchruntime", "create", "cluster", "{name}", "--image", "{image}"}, nil, "nosuchruntime"},
 		// Nodes.

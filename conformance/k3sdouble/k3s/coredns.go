@@ -118,19 +118,9 @@ func nodeHosts(cur string, nodes []NodeRecord) string {
 // runCoreDNS syncs the ConfigMap every interval, as k3s's node controller
 // reacts to node changes.
 func runCoreDNS(ctx context.Context, log *logger, cms *configMapStore, reg *registry, p *peers, now func() time.Time, every time.Duration) {
-	sync := func() {
+	tick(ctx, every, func() {
 		if err := syncCoreDNS(ctx, cms, reg, p, now()); err != nil {
 			log.Errorf("Failed to update CoreDNS NodeHosts: %v", err)
 		}
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			sync()
-		}
-	}
+	})
 }

@@ -138,6 +138,11 @@ func (p *peers) pull(ctx context.Context) {
 }
 
 func (p *peers) run(ctx context.Context, every time.Duration) {
+	tick(ctx, every, func() { p.pull(ctx) })
+}
+
+// tick runs fn every interval until ctx ends.
+func tick(ctx context.Context, every time.Duration, fn func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -145,7 +150,7 @@ func (p *peers) run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			p.pull(ctx)
+			fn()
 		}
 	}
 }

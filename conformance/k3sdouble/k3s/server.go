@@ -133,24 +133,15 @@ func runServer(ctx context.Context, env Env, log *logger, args []string) error {
 		log.Errorf("Failed to update CoreDNS NodeHosts: %v", err)
 	}
 	go runCoreDNS(ctx, log, cms, reg, p, env.Now, syncEvery)
-	go func() {
-		t := time.NewTicker(env.heartbeat())
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if ok, _ := reg.heartbeat(self.Name, env.Now()); !ok {
-					// Deleted from the cluster: a kubelet registers again.
-					rec, err := reg.register(self, env.Now())
-					if err == nil {
-						p.push(ctx, []NodeRecord{rec}, "")
-					}
-				}
+	go tick(ctx, env.heartbeat(), func() {
+		if ok, _ := reg.heartbeat(self.Name, env.Now()); !ok {
+			// Deleted from the cluster: a kubelet registers again.
+			rec, err := reg.register(self, env.Now())
+			if err == nil {
+				p.push(ctx, []NodeRecord{rec}, "")
 			}
 		}
-	}()
+	})
 	select {
 	case <-ctx.Done():
 		log.Infof("Shutting down k3s")

@@ -30,6 +30,7 @@ type CreateClusterCmd struct {
 	Env           []string  `short:"e" name:"env" sep:"none" placeholder:"KEY=VALUE[@FILTER]" help:"Set an environment variable in nodes."`
 	Labels        []string  `name:"label" aliases:"runtime-label" sep:"none" placeholder:"KEY=VALUE[@FILTER]" help:"Add a container label to nodes."`
 	K3sArgs       rawValues `name:"k3s-arg" sep:"none" placeholder:"ARG[@FILTER]" help:"Add an argument to k3s, e.g. --disable=traefik@server:*."`
+	K3sNodeLabels []string  `name:"k3s-node-label" sep:"none" placeholder:"KEY=VALUE[@FILTER]" help:"Add a Kubernetes node label (k3s --node-label), e.g. tier=gpu@agent:0."`
 	K3sServerArgs rawValues `name:"k3s-server-arg" sep:"none" placeholder:"ARG" help:"Add an argument to k3s on every server."`
 	K3sAgentArgs  rawValues `name:"k3s-agent-arg" sep:"none" placeholder:"ARG" help:"Add an argument to k3s on every agent."`
 
@@ -101,6 +102,9 @@ func (c *CreateClusterCmd) flagOptions() (engine.CreateClusterOptions, error) {
 	if err != nil {
 		return engine.CreateClusterOptions{}, fmt.Errorf("--host-adapt: %w", err)
 	}
+	if err := checkNodeLabels(c.K3sNodeLabels); err != nil {
+		return engine.CreateClusterOptions{}, err
+	}
 	var aliases []engine.HostAlias
 	for _, s := range c.HostAliases {
 		a, err := engine.ParseHostAlias(s)
@@ -142,6 +146,7 @@ func (c *CreateClusterCmd) flagOptions() (engine.CreateClusterOptions, error) {
 
 func (c *CreateClusterCmd) k3sArgs() []string {
 	args := append([]string(nil), c.K3sArgs...)
+	args = append(args, nodeLabelArgs(c.K3sNodeLabels)...)
 	args = append(args, engine.K3sArgsFor(engine.RoleServer, c.K3sServerArgs)...)
 	return append(args, engine.K3sArgsFor(engine.RoleAgent, c.K3sAgentArgs)...)
 }
@@ -442,4 +447,25 @@ func (c *StopClusterCmd) Run(env *Env) error {
 		}
 		return nil
 	})
+}
+
+// checkNodeLabels refuses a --k3s-node-label that is not KEY=VALUE before
+// its filter: k3s would fail on it only once the node starts.
+func checkNodeLabels(specs []string) error {
+	for _, s := range specs {
+		label, _, _ := strings.Cut(s, "@")
+		if k, _, ok := strings.Cut(label, "="); !ok || k == "" {
+			return fmt.Errorf("--k3s-node-label %q: write KEY=VALUE[@FILTER], e.g. tier=gpu@agent:0", s)
+		}
+	}
+	return nil
+}
+
+// nodeLabelArgs are the k3s arguments the labels become, as k3d v5 passes them.
+func nodeLabelArgs(specs []string) []string {
+	out := make([]string, len(specs))
+	for i, s := range specs {
+		out[i] = "--node-label=" + s
+	}
+	return out
 }

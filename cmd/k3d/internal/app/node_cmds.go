@@ -19,6 +19,7 @@ type CreateNodeCmd struct {
 	Image     string        `short:"i" help:"k3s image (default: the image of the cluster's nodes); pulled only when the runtime does not have it."`
 	Memory    string        `help:"Memory limit per node, e.g. 1g."`
 	K3sArgs   rawValues     `name:"k3s-arg" sep:"none" placeholder:"ARG" help:"Add an argument to the nodes' k3s."`
+	K3sLabels []string      `name:"k3s-node-label" sep:"none" placeholder:"KEY=VALUE" help:"Add a Kubernetes node label (k3s --node-label)."`
 	Env       []string      `short:"e" name:"env" sep:"none" placeholder:"KEY=VALUE" help:"Set an environment variable in the nodes."`
 	Labels    []string      `name:"label" aliases:"runtime-label" sep:"none" placeholder:"KEY=VALUE" help:"Add a container label to the nodes."`
 	Wait      bool          `default:"true" negatable:"" help:"Wait until the nodes are ready (default true)."`
@@ -32,10 +33,19 @@ func (c *CreateNodeCmd) Run(env *Env) error {
 	if err != nil {
 		return fmt.Errorf("create node %s: --host-adapt: %w", c.Name, err)
 	}
+	for _, l := range c.K3sLabels {
+		if strings.Contains(l, "@") {
+			return fmt.Errorf("create node %s: --k3s-node-label %q: node create takes no filter (the label goes on every new node)", c.Name, l)
+		}
+	}
+	if err := checkNodeLabels(c.K3sLabels); err != nil {
+		return fmt.Errorf("create node %s: %w", c.Name, err)
+	}
+	k3sArgs := append(append([]string(nil), c.K3sArgs...), nodeLabelArgs(c.K3sLabels)...)
 	err = env.withEngine(env.ctx, func(e *engine.Engine) error {
 		nodes, err := e.CreateNodes(env.ctx, engine.CreateNodeOptions{
 			Name: c.Name, Cluster: c.Cluster, Role: role, Replicas: c.Replicas, Image: c.Image,
-			Memory: c.Memory, NoWait: !c.Wait, Timeout: c.Timeout, K3sArgs: c.K3sArgs, Env: c.Env, Labels: c.Labels,
+			Memory: c.Memory, NoWait: !c.Wait, Timeout: c.Timeout, K3sArgs: k3sArgs, Env: c.Env, Labels: c.Labels,
 			HostAdapt: disabled,
 		})
 		if err != nil {
