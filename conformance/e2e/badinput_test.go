@@ -109,6 +109,12 @@ func badInputs(runtime string) []badInput {
 		{"--host-alias with a bad name", create("--host-alias", "10.0.0.9:db_local"), nil, "db_local"},
 		{"--k3s-node-label without a value", create("--k3s-node-label", "tier@agent:0"), nil, "--k3s-node-label"},
 		{"node --k3s-node-label with a filter", []string{"create", "node", "{name}", "--cluster", "{existing}", "--k3s-node-label", "a=b@agent:0", "--image", "{image}"}, nil, "--k3s-node-label"},
+		// cluster edit.
+		{"edit a missing cluster", []string{"cluster", "edit", "{name}", "--port-add", "8080:80@loadbalancer"}, nil, "{name}"},
+		{"edit without a change", []string{"cluster", "edit", "{existing}"}, nil, "nothing to change"},
+		{"edit onto a busy port", []string{"cluster", "edit", "{existing}", "--port-add", "127.0.0.1:{busy}:80@loadbalancer"}, nil, "{busy}"},
+		{"edit deleting a port not published", []string{"cluster", "edit", "{existing}", "--port-delete", "{free}"}, nil, "{free}"},
+		{"edit a node that is not a load balancer", []string{"node", "edit", "k3d-{existing}-agent-0", "--port-add", "8080:80"}, nil, "load balancer"},
 		// Runtimes.
 		{"unknown runtime", []string{"--runtime", "nosuchruntime", "create", "cluster", "{name}", "--image", "{image}"}, nil, "nosuchruntime"},
 		// Nodes.

@@ -18,6 +18,7 @@ type CLI struct {
 	Get    GetCmd    `cmd:"" help:"List clusters, nodes or registries, or print a kubeconfig."`
 	Start  StartCmd  `cmd:"" help:"Start clusters, nodes or registries."`
 	Stop   StopCmd   `cmd:"" help:"Stop clusters, nodes or registries."`
+	Edit   EditCmd   `cmd:"" help:"Change a running cluster's load balancer ports."`
 	Prune  PruneCmd  `cmd:"" help:"Remove dangling k3d nodes, volumes and networks."`
 	Shell  ShellCmd  `cmd:"" help:"Start a shell (or run a command after --) with KUBECONFIG set to one cluster only."`
 
@@ -81,6 +82,7 @@ type ClusterNounCmd struct {
 	List   GetClusterCmd    `cmd:"" aliases:"ls,get" help:"List clusters."`
 	Start  StartClusterCmd  `cmd:"" help:"Start clusters."`
 	Stop   StopClusterCmd   `cmd:"" help:"Stop clusters."`
+	Edit   EditClusterCmd   `cmd:"" help:"Add or remove the load balancer's published ports."`
 }
 
 // NodeNounCmd is `k3d node ...`.
@@ -90,6 +92,7 @@ type NodeNounCmd struct {
 	List   GetNodeCmd    `cmd:"" aliases:"ls,get" help:"List nodes."`
 	Start  StartNodeCmd  `cmd:"" help:"Start nodes."`
 	Stop   StopNodeCmd   `cmd:"" help:"Stop nodes."`
+	Edit   EditNodeCmd   `cmd:"" help:"Add or remove a load balancer's published ports."`
 }
 
 // KubeconfigNounCmd is `k3d kubeconfig ...`.
@@ -97,4 +100,10 @@ type KubeconfigNounCmd struct {
 	Get   GetKubeconfigCmd   `cmd:"" help:"Print the kubeconfig of clusters."`
 	Merge MergeKubeconfigCmd `cmd:"" help:"Merge the kubeconfig of clusters into a kubeconfig file."`
 	Write WriteKubeconfigCmd `cmd:"" help:"Write the kubeconfig of a cluster to its own file."`
+}
+
+// EditCmd groups the edit commands.
+type EditCmd struct {
+	Cluster EditClusterCmd `cmd:"" help:"Add or remove the load balancer's published ports."`
+	Node    EditNodeCmd    `cmd:"" help:"Add or remove a load balancer's published ports."`
 }
