@@ -209,4 +209,24 @@ func testNetworkConnect(t *testing.T, f *fixture) {
 	})
 	err = f.rt.DisconnectNetwork(f.ctx, second, mover)
 	wantKind(t, "disconnect a deleted node", err, backends.ErrNotFound)
+
+	// The runtime's DNS still serves after that history: a node joining
+	// the first network, then connected to another one, is found there.
+	// (Podman 4 kept the deleted node's entry, and this connect then made
+	// aardvark-dns exit.)
+	third := f.name("third")
+	f.createNetwork(backends.NetworkSpec{Name: third})
+	again := f.name("again")
+	f.runNode(backends.NodeSpec{Name: again, Cmd: []string{"serve", "7000"}})
+	if err := f.rt.ConnectNetwork(f.ctx, third, again, nil); err != nil {
+		t.Fatalf("connect node %s to network %s: %v", again, third, err)
+	}
+	a := f.inspect(again)
+	// Given long: aardvark-dns reloads on every change, and under the other
+	// tests' churn a reload can stall it for tens of seconds; a dead one
+	// never answers.
+	f.eventually("resolve "+again+" from "+watcher+" after the connect", 60*time.Second, func() (bool, string) {
+		r := f.exec(watcher, nil, "resolve", again)
+		return r.code == 0 && strings.TrimSpace(r.stdout) == nodeIP(a, first), r.String()
+	})
 }

@@ -112,8 +112,8 @@ func editedPorts(c Cluster, cur []backends.PortMapping, cfg loadbalancer.Config,
 		}
 		for _, fm := range p.Mappings {
 			m := backends.PortMapping(fm)
-			if m.ContainerPort == apiContainerPort && m.Protocol == "tcp" {
-				return nil, cfg, invalidf("--port-add %s: port 6443/tcp on the load balancer is the Kubernetes API: choose another container port", spec)
+			if cfg.Listeners, err = withListener(cfg.Listeners, m.ContainerPort, m.Protocol, upstreamsFor(t.Proxied, m.ContainerPort)); err != nil {
+				return nil, cfg, invalidf("--port-add %s: %v", spec, err)
 			}
 			if m.HostPort != 0 {
 				if slices.ContainsFunc(ports, func(p backends.PortMapping) bool { return p.HostPort == m.HostPort && p.Protocol == m.Protocol }) {
@@ -124,16 +124,6 @@ func editedPorts(c Cluster, cur []backends.PortMapping, cfg loadbalancer.Config,
 				}
 			}
 			ports = append(ports, m)
-			ups := upstreamsFor(t.Proxied, m.ContainerPort)
-			if i := slices.IndexFunc(cfg.Listeners, func(l loadbalancer.Listener) bool { return l.Port == m.ContainerPort && l.Protocol == m.Protocol }); i >= 0 {
-				for _, u := range ups {
-					if !slices.Contains(cfg.Listeners[i].Upstreams, u) {
-						cfg.Listeners[i].Upstreams = append(cfg.Listeners[i].Upstreams, u)
-					}
-				}
-			} else {
-				cfg.Listeners = append(cfg.Listeners, loadbalancer.Listener{Port: m.ContainerPort, Protocol: m.Protocol, Upstreams: ups})
-			}
 		}
 	}
 	return ports, cfg, nil

@@ -21,7 +21,7 @@ type HostAlias struct {
 }
 
 // LabelHostAliases records a cluster's host aliases on its k3s nodes
-// ("IP:NAME,NAME;IP:NAME"), so that nodes added later get them and a
+// ("IP=NAME,NAME;IP=NAME": '=' since an IPv6 address holds ':'), so that nodes added later get them and a
 // restarted cluster's CoreDNS gets them back.
 const LabelHostAliases = "k3d.cluster.hostAliases"
 
@@ -184,7 +184,7 @@ func clusterHostAliases(c Cluster) []HostAlias {
 
 // clusterGateway is the cluster network's gateway, where host.k3d.internal
 // points; "" when the runtime reports none.
-func clusterGateway(ctx context.Context, e *Engine, c Cluster) string {
+func (e *Engine) clusterGateway(ctx context.Context, c Cluster) string {
 	if c.Network == "" {
 		return ""
 	}

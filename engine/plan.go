@@ -347,21 +347,29 @@ func (p *clusterPlan) lbConfig() loadbalancer.Config {
 
 // addLBListener merges upstreams into the listener for port/proto.
 func (p *clusterPlan) addLBListener(port uint16, proto string, upstreams []string) error {
+	ls, err := withListener(p.lbListeners, port, proto, upstreams)
+	p.lbListeners = ls
+	return err
+}
+
+// withListener merges upstreams into ls's listener for port/proto, adding
+// it when missing. The API's 6443/tcp is refused: it forwards to the
+// servers only, and k3d manages it.
+func withListener(ls []loadbalancer.Listener, port uint16, proto string, upstreams []string) ([]loadbalancer.Listener, error) {
 	if port == apiContainerPort && proto == "tcp" {
-		return invalidf("port 6443/tcp on the load balancer is the Kubernetes API: choose another container port")
+		return ls, invalidf("port 6443/tcp on the load balancer is the Kubernetes API: choose another container port")
 	}
-	for i, l := range p.lbListeners {
+	for i, l := range ls {
 		if l.Port == port && l.Protocol == proto {
 			for _, u := range upstreams {
 				if !slices.Contains(l.Upstreams, u) {
-					p.lbListeners[i].Upstreams = append(p.lbListeners[i].Upstreams, u)
+					ls[i].Upstreams = append(ls[i].Upstreams, u)
 				}
 			}
-			return nil
+			return ls, nil
 		}
 	}
-	p.lbListeners = append(p.lbListeners, loadbalancer.Listener{Port: port, Protocol: proto, Upstreams: slices.Clone(upstreams)})
-	return nil
+	return append(ls, loadbalancer.Listener{Port: port, Protocol: proto, Upstreams: slices.Clone(upstreams)}), nil
 }
 
 func upstreamsFor(refs []nodefilter.NodeRef, port uint16) []string {

@@ -67,7 +67,7 @@ func (e *Engine) StartCluster(ctx context.Context, name string, o StartOptions) 
 		return err
 	}
 	// k3s may re-apply its CoreDNS manifest on start, dropping k3d's lines.
-	e.injectNodeHosts(ctx, name, kc, clusterGateway(ctx, e, c), clusterHostAliases(c))
+	e.injectNodeHosts(ctx, name, kc, e.clusterGateway(ctx, c), clusterHostAliases(c))
 	return nil
 }
 

@@ -43,6 +43,14 @@ func (r *Runtime) CreateNetwork(ctx context.Context, spec backends.NetworkSpec) 
 		return backends.Network{}, fmt.Errorf("create network %s: %w", spec.Name, err)
 	}
 	created, err := network.Create(actx, &n)
+	// Podman 4 picks a free subnet by listing the host's interfaces and
+	// then looking each up; one removed in between (another network's
+	// bridge going away) fails the create with "no such network interface".
+	// The next try lists again.
+	for try := 0; err != nil && try < 3 && strings.Contains(err.Error(), "no such network interface"); try++ {
+		time.Sleep(100 * time.Millisecond)
+		created, err = network.Create(actx, &n)
+	}
 	if err != nil {
 		return backends.Network{}, fmt.Errorf("create network %s: %w", spec.Name, r.typed(err, networkObj(spec.Name), conflictIsExists))
 	}

@@ -59,8 +59,8 @@ func TestHostAliases(t *testing.T) {
 		}
 		checkNodeHosts("after create")
 
-		s.must("node", "create", "late", "--cluster", name)
-		hostsHas("k3d-late-0", "192.168.77.10", "db.local")
+		s.must("node", "create", name+"-late", "--cluster", name)
+		hostsHas("k3d-"+name+"-late-0", "192.168.77.10", "db.local")
 
 		s.must("cluster", "stop", name)
 		s.must("cluster", "start", name)

@@ -15,7 +15,7 @@ func TestK3sNodeLabels(t *testing.T) {
 		s := newSession(t, r)
 		name := clusterName("nlabel")
 		s.createCluster(name, "--agents", "1", "--k3s-node-label", "tier=gold@agent:0", "--k3s-node-label", "zone=e2e@server:0")
-		s.must("node", "create", "late", "--cluster", name, "--k3s-node-label", "team=k3d")
+		s.must("node", "create", name+"-late", "--cluster", name, "--k3s-node-label", "team=k3d")
 
 		labels := map[string]map[string]string{}
 		list, err := kubeClient(t, s.kubeconfig, name).CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
@@ -25,7 +25,7 @@ func TestK3sNodeLabels(t *testing.T) {
 		for _, n := range list.Items {
 			labels[n.Name] = n.Labels
 		}
-		server, agent, late := "k3d-"+name+"-server-0", "k3d-"+name+"-agent-0", "k3d-late-0"
+		server, agent, late := "k3d-"+name+"-server-0", "k3d-"+name+"-agent-0", "k3d-"+name+"-late-0"
 		if labels[agent]["tier"] != "gold" || labels[server]["tier"] != "" {
 			t.Errorf("tier=gold@agent:0: agent labels %v, server labels %v", labels[agent], labels[server])
 		}

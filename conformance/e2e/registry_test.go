@@ -190,8 +190,8 @@ func TestRegistryUse(t *testing.T) {
 		}
 
 		// A node added later pulls through it too.
-		s.must("node", "create", "late", "--cluster", name)
-		mustPull(t, r.rt, "k3d-late-0", "k3d-"+reg+":"+port+"/app:v1", img)
+		s.must("node", "create", name+"-late", "--cluster", name)
+		mustPull(t, r.rt, "k3d-"+name+"-late-0", "k3d-"+reg+":"+port+"/app:v1", img)
 
 		// Images live on the registry's volume: a restart keeps them.
 		s.must("registry", "stop", reg)
@@ -319,7 +319,21 @@ func TestRegistryPullThroughCache(t *testing.T) {
 
 		name := clusterName("regcache")
 		s.createCluster(name, "--registry-use", "k3d-"+cache, "--kubeconfig-update-default=false")
-		mustPull(t, r.rt, "k3d-"+name+"-server-0", "k3d-"+remote+":5000/lib/tool:2", img)
+		// The cache finds the remote through the runtime's DNS, which on
+		// Podman 4 can stall for many seconds while other tests change
+		// networks (the cache then answers "manifest unknown"): the kubelet
+		// would retry the pull, and so does this.
+		node, ref := "k3d-"+name+"-server-0", "k3d-"+remote+":5000/lib/tool:2"
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+			code, out := crictlPull(t, r.rt, node, ref)
+			if code == 0 || time.Now().After(deadline) {
+				if code != 0 {
+					t.Logf("last pull attempt: exit %d: %s", code, out)
+				}
+				break
+			}
+		}
+		mustPull(t, r.rt, node, ref, img)
 		found := false
 		for _, repo := range catalog(t, "127.0.0.1:"+cachePort) {
 			found = found || repo == "lib/tool"

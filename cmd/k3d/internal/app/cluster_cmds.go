@@ -470,16 +470,25 @@ func nodeLabelArgs(specs []string) []string {
 	return out
 }
 
-// EditClusterCmd is k3d v5's `cluster edit`: the load balancer's ports.
-type EditClusterCmd struct {
-	Name       string   `arg:"" predictor:"cluster" help:"Cluster to edit."`
+// editPortFlags are what cluster edit and node edit change.
+type editPortFlags struct {
 	PortAdd    []string `name:"port-add" sep:"none" placeholder:"[HOST:][HOSTPORT:]CONTAINERPORT[/PROTOCOL][@FILTER]" help:"Publish a port on the load balancer, e.g. 8081:80@loadbalancer (repeatable)."`
 	PortDelete []string `name:"port-delete" sep:"none" placeholder:"[HOST:]HOSTPORT[/PROTOCOL]" help:"Stop publishing a host port on the load balancer (repeatable)."`
 }
 
+func (f editPortFlags) options() engine.EditClusterOptions {
+	return engine.EditClusterOptions{PortAdd: f.PortAdd, PortDelete: f.PortDelete}
+}
+
+// EditClusterCmd is k3d v5's `cluster edit`: the load balancer's ports.
+type EditClusterCmd struct {
+	Name string `arg:"" predictor:"cluster" help:"Cluster to edit."`
+	editPortFlags
+}
+
 func (c *EditClusterCmd) Run(env *Env) error {
 	return env.withEngine(env.ctx, func(e *engine.Engine) error {
-		if err := e.EditCluster(env.ctx, c.Name, engine.EditClusterOptions{PortAdd: c.PortAdd, PortDelete: c.PortDelete}); err != nil {
+		if err := e.EditCluster(env.ctx, c.Name, c.options()); err != nil {
 			return fmt.Errorf("edit cluster %s: %w", c.Name, err)
 		}
 		env.Log.Info().Msgf("Cluster %s edited", c.Name)

@@ -179,14 +179,13 @@ func (c *StopNodeCmd) Run(env *Env) error {
 
 // EditNodeCmd is k3d v5's `node edit`: a load balancer's ports.
 type EditNodeCmd struct {
-	Name       string   `arg:"" predictor:"node" help:"Node to edit (a cluster's load balancer)."`
-	PortAdd    []string `name:"port-add" sep:"none" placeholder:"[HOST:][HOSTPORT:]CONTAINERPORT[/PROTOCOL][@FILTER]" help:"Publish a port on the load balancer (repeatable)."`
-	PortDelete []string `name:"port-delete" sep:"none" placeholder:"[HOST:]HOSTPORT[/PROTOCOL]" help:"Stop publishing a host port (repeatable)."`
+	Name string `arg:"" predictor:"node" help:"Node to edit (a cluster's load balancer)."`
+	editPortFlags
 }
 
 func (c *EditNodeCmd) Run(env *Env) error {
 	return env.withEngine(env.ctx, func(e *engine.Engine) error {
-		if err := e.EditNode(env.ctx, c.Name, engine.EditClusterOptions{PortAdd: c.PortAdd, PortDelete: c.PortDelete}); err != nil {
+		if err := e.EditNode(env.ctx, c.Name, c.options()); err != nil {
 			return fmt.Errorf("edit node %s: %w", c.Name, err)
 		}
 		env.Log.Info().Msgf("Node %s edited", engine.ObjectName(c.Name))
