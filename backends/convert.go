@@ -202,6 +202,9 @@ func nodeSpecToPB(s NodeSpec) *pb.NodeSpec {
 		RestartPolicy: string(s.RestartPolicy),
 		MemoryLimit:   s.MemoryLimit,
 		User:          s.User,
+		Ulimits:       ulimitsToPB(s.Ulimits),
+		HostPid:       s.HostPID,
+		Gpus:          s.GPUs,
 	}
 	for _, n := range s.Networks {
 		p.Networks = append(p.Networks, &pb.NetworkAttachment{Network: n.Network, Aliases: n.Aliases, Ipv4: n.IPv4})
@@ -227,6 +230,9 @@ func nodeSpecFromPB(p *pb.NodeSpec) NodeSpec {
 		RestartPolicy: RestartPolicy(p.GetRestartPolicy()),
 		MemoryLimit:   p.GetMemoryLimit(),
 		User:          p.GetUser(),
+		Ulimits:       ulimitsFromPB(p.GetUlimits()),
+		HostPID:       p.GetHostPid(),
+		GPUs:          p.GetGpus(),
 	}
 	for _, n := range p.GetNetworks() {
 		s.Networks = append(s.Networks, NetworkAttachment{Network: n.GetNetwork(), Aliases: n.GetAliases(), IPv4: n.GetIpv4()})
@@ -259,6 +265,9 @@ func nodeToPB(n Node) *pb.Node {
 		Privileged:    n.Privileged,
 		RestartPolicy: string(n.RestartPolicy),
 		MemoryLimit:   n.MemoryLimit,
+		Ulimits:       ulimitsToPB(n.Ulimits),
+		HostPid:       n.HostPID,
+		Gpus:          n.GPUs,
 		Created:       unixNano(n.Created),
 	}
 	for _, nn := range n.Networks {
@@ -290,12 +299,31 @@ func nodeFromPB(p *pb.Node) Node {
 		Privileged:    p.GetPrivileged(),
 		RestartPolicy: RestartPolicy(p.GetRestartPolicy()),
 		MemoryLimit:   p.GetMemoryLimit(),
+		Ulimits:       ulimitsFromPB(p.GetUlimits()),
+		HostPID:       p.GetHostPid(),
+		GPUs:          p.GetGpus(),
 		Created:       fromUnixNano(p.GetCreated()),
 	}
 	for _, nn := range p.GetNetworks() {
 		n.Networks = append(n.Networks, NodeNetwork{Network: nn.GetNetwork(), IPv4: nn.GetIpv4(), Aliases: nn.GetAliases()})
 	}
 	return n
+}
+
+func ulimitsToPB(us []Ulimit) []*pb.Ulimit {
+	var out []*pb.Ulimit
+	for _, u := range us {
+		out = append(out, &pb.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	return out
+}
+
+func ulimitsFromPB(ps []*pb.Ulimit) []Ulimit {
+	var out []Ulimit
+	for _, u := range ps {
+		out = append(out, Ulimit{Name: u.GetName(), Soft: u.GetSoft(), Hard: u.GetHard()})
+	}
+	return out
 }
 
 func nodesToPB(ns []Node) *pb.NodeList {

@@ -39,6 +39,8 @@ func TestEveryFieldCrossesTheBoundary(t *testing.T) {
 		Privileged: true, RestartPolicy: backends.RestartOnFailure, MemoryLimit: 512 << 20,
 		ExtraHosts: []backends.HostEntry{{Hostname: "host.k3d.internal", IP: "172.30.0.1"}},
 		User:       "1000:1000",
+		Ulimits:    []backends.Ulimit{{Name: "nofile", Soft: 1024, Hard: 65536}, {Name: "nproc", Soft: 100, Hard: 200}},
+		HostPID:    true, GPUs: "2",
 	}
 	created, err := c.CreateNode(ctx, spec)
 	if err != nil {
@@ -55,6 +57,7 @@ func TestEveryFieldCrossesTheBoundary(t *testing.T) {
 			{Network: "other"},
 		},
 		Ports: spec.Ports, Mounts: spec.Mounts, Privileged: true, RestartPolicy: backends.RestartOnFailure, MemoryLimit: 512 << 20,
+		Ulimits: spec.Ulimits, HostPID: true, GPUs: "2",
 	}
 	if !reflect.DeepEqual(created, want) {
 		t.Errorf("CreateNode =\n %+v\nwant\n %+v", created, want)

@@ -241,6 +241,23 @@ type NodeSpec struct {
 	ExtraHosts []HostEntry
 	// User to run as ("uid[:gid]" or a name); empty keeps the image's.
 	User string
+	// Ulimits replace the node's inherited resource limits, by the names
+	// `docker run --ulimit` takes (nofile, nproc, memlock, ...).
+	Ulimits []Ulimit
+	// HostPID puts the node in the host's PID namespace.
+	HostPID bool
+	// GPUs asks for the host's GPUs: "all" or a count, empty for none. A
+	// host with no GPU runtime (Docker's NVIDIA device driver, a CDI spec
+	// for nvidia.com/gpu) refuses the node with ErrPrerequisite naming what
+	// is missing: a GPU request is never silently dropped.
+	GPUs string
+}
+
+// Ulimit is one resource limit; Soft must not exceed Hard.
+type Ulimit struct {
+	Name string
+	Soft int64
+	Hard int64
 }
 
 // PortMapping publishes a node's port on the host.
@@ -339,6 +356,9 @@ type Node struct {
 	Privileged    bool
 	RestartPolicy RestartPolicy
 	MemoryLimit   int64
+	Ulimits       []Ulimit
+	HostPID       bool
+	GPUs          string
 	Created       time.Time
 }
 

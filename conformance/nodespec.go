@@ -74,6 +74,33 @@ func testNodeSpec(t *testing.T, f *fixture) {
 			t.Errorf("node %s: inspect reports memory limit %d, want %d", limited, ln.MemoryLimit, memory)
 		}
 	})
+	t.Run("ulimits-and-host-pid", func(t *testing.T) {
+		f := f.on(t)
+		// Lower than any host's default, so that rootless runtimes (which
+		// cannot raise a hard limit) can grant it too.
+		limited := f.name("ulimit")
+		want := backends.Ulimit{Name: "memlock", Soft: 4096, Hard: 8192}
+		f.runNode(backends.NodeSpec{Name: limited, Ulimits: []backends.Ulimit{want}})
+		if out := strings.TrimSpace(f.run(limited, "memlock")); out != "4096 8192" {
+			t.Errorf("locked-memory limit inside %s: %q, want 4096 8192", limited, out)
+		}
+		if ln := f.inspect(limited); !slices.Contains(ln.Ulimits, want) {
+			t.Errorf("node %s: inspect reports ulimits %+v, want %+v among them", limited, ln.Ulimits, want)
+		}
+		// A node of its own PID namespace has its main process as PID 1;
+		// one in the host's sees the host's PID 1 instead.
+		if out := f.run(limited, "cat", "/proc/1/cmdline"); !strings.Contains(out, "testprog") {
+			t.Errorf("PID 1 of %s is %q, want its own main process", limited, out)
+		}
+		hostPID := f.name("hostpid")
+		f.runNode(backends.NodeSpec{Name: hostPID, HostPID: true})
+		if out := f.run(hostPID, "cat", "/proc/1/cmdline"); strings.Contains(out, "testprog") {
+			t.Errorf("PID 1 of %s is its own main process %q, want the host's", hostPID, out)
+		}
+		if hn := f.inspect(hostPID); !hn.HostPID {
+			t.Errorf("node %s: inspect does not report the host PID namespace", hostPID)
+		}
+	})
 	t.Run("extra-hosts", func(t *testing.T) {
 		f := f.on(t)
 		hosts, err := f.readFile(name, "/etc/hosts")

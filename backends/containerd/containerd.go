@@ -42,6 +42,8 @@ const (
 	EnvNamespace = "K3D_CONTAINERD_NAMESPACE"
 	EnvRoot      = "K3D_CONTAINERD_ROOT"
 	EnvCNIPath   = "K3D_CNI_PATH"
+	// EnvCDISpecDirs overrides where CDI specs (GPUs) are looked up.
+	EnvCDISpecDirs = "K3D_CDI_SPEC_DIRS"
 )
 
 // Options configure a Runtime. Empty fields take their defaults (the
@@ -60,6 +62,9 @@ type Options struct {
 	// Report receives the few facts worth one debug line each; nil means
 	// os.Stderr (which k3d copies into its debug log).
 	Report io.Writer
+	// CDISpecDirs lists the directories holding CDI specs, colon-separated,
+	// where GPUs are looked up (default /etc/cdi:/var/run/cdi).
+	CDISpecDirs string
 	// Executable is the program the shim runs as each node's log driver
 	// (this backend's own binary); empty means os.Executable().
 	Executable string
@@ -72,6 +77,7 @@ type Runtime struct {
 	namespace string
 	root      layout
 	cniPath   []string
+	cdiDirs   []string
 	report    io.Writer
 	exe       string
 
@@ -113,6 +119,7 @@ func New(opts Options) (*Runtime, error) {
 	}
 	r.root = layout{root: root, ns: r.namespace}
 	r.cniPath = filepath.SplitList(pick(opts.CNIPath, EnvCNIPath, DefaultCNIPath))
+	r.cdiDirs = cdiDirsFrom(pick(opts.CDISpecDirs, EnvCDISpecDirs, ""))
 	if r.report == nil {
 		r.report = os.Stderr
 	}

@@ -26,6 +26,9 @@ type nodeMeta struct {
 	Privileged    bool                   `json:"privileged,omitempty"`
 	RestartPolicy backends.RestartPolicy `json:"restartPolicy"`
 	MemoryLimit   int64                  `json:"memoryLimit,omitempty"`
+	Ulimits       []backends.Ulimit      `json:"ulimits,omitempty"`
+	HostPID       bool                   `json:"hostPID,omitempty"`
+	GPUs          string                 `json:"gpus,omitempty"`
 	// EmptyLabels are the keys of labels given with an empty value, which
 	// containerd does not keep (an empty value deletes a label there).
 	EmptyLabels []string `json:"emptyLabels,omitempty"`

@@ -65,6 +65,9 @@ func (r *Runtime) createNode(ctx context.Context, spec backends.NodeSpec) (_ bac
 		Privileged:    spec.Privileged,
 		RestartPolicy: spec.RestartPolicy,
 		MemoryLimit:   spec.MemoryLimit,
+		Ulimits:       spec.Ulimits,
+		HostPID:       spec.HostPID,
+		GPUs:          spec.GPUs,
 	}
 	if meta.Hostname == "" {
 		meta.Hostname = spec.Name
@@ -169,6 +172,10 @@ func networkNames(meta nodeMeta) []string {
 // node created or volume deleted after it, it creates missing named volumes,
 // chooses the host ports, and creates the container record.
 func (r *Runtime) createRecord(ctx context.Context, cli *client.Client, spec backends.NodeSpec, img client.Image, imgCfg ocispec.ImageConfig, meta *nodeMeta, anon []anonVolume, cgroupV2 bool, undo *[]func(context.Context)) error {
+	gpus, err := r.gpuEdits(spec)
+	if err != nil {
+		return err
+	}
 	unlock, err := r.lock(ctx, lockState)
 	if err != nil {
 		return err
@@ -222,7 +229,7 @@ func (r *Runtime) createRecord(ctx context.Context, cli *client.Client, spec bac
 			c.Extensions[extensionMeta] = ext
 			return nil
 		},
-		client.WithNewSpec(r.specOpts(spec, img, imgCfg, *meta, mounts, cgroupV2)...),
+		client.WithNewSpec(r.specOpts(spec, img, imgCfg, *meta, mounts, cgroupV2, gpus)...),
 	)
 	if err != nil {
 		if errdefs.IsAlreadyExists(err) {

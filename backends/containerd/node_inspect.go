@@ -93,6 +93,9 @@ func (r *Runtime) nodeFrom(rec nodeRecord, proc *tasktypes.Process) backends.Nod
 		Mounts:        slices.Clone(m.Mounts),
 		Privileged:    m.Privileged,
 		RestartPolicy: m.RestartPolicy,
+		Ulimits:       m.Ulimits,
+		HostPID:       m.HostPID,
+		GPUs:          m.GPUs,
 		MemoryLimit:   m.MemoryLimit,
 		Created:       rec.c.CreatedAt,
 	}

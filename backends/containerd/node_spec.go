@@ -76,6 +76,12 @@ func checkSpec(spec backends.NodeSpec) error {
 			return invalid(obj, "mount at %s: unknown type %q", m.Target, m.Type)
 		}
 	}
+	if err := backends.CheckUlimits(spec.Ulimits); err != nil {
+		return invalid(obj, "%v", err)
+	}
+	if _, err := backends.GPUCount(spec.GPUs); err != nil {
+		return invalid(obj, "%v", err)
+	}
 	for _, h := range spec.ExtraHosts {
 		if h.Hostname == "" || h.IP == "" || strings.ContainsAny(h.Hostname, " \t\n") {
 			return invalid(obj, "extra host entry %q -> %q is incomplete", h.Hostname, h.IP)
@@ -214,6 +220,20 @@ func withDockerLike(_ context.Context, _ oci.Client, _ *containers.Container, s 
 	return nil
 }
 
+// withUlimits sets the limits asked for, after withDockerLike has cleared
+// containerd's defaults: the others stay inherited.
+func withUlimits(us []backends.Ulimit) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		for _, u := range us {
+			s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: u.RlimitType(), Soft: uint64(u.Soft), Hard: uint64(u.Hard)})
+		}
+		return nil
+	}
+}
+
 // withNetNS joins the node's own network namespace.
 func withNetNS(path string) oci.SpecOpts {
 	return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})
@@ -221,7 +241,7 @@ func withNetNS(path string) oci.SpecOpts {
 
 // specOpts is the node's OCI spec on top of containerd's defaults and the
 // image's configuration.
-func (r *Runtime) specOpts(spec backends.NodeSpec, img oci.Image, cfg ocispec.ImageConfig, meta nodeMeta, mounts []specs.Mount, cgroupV2 bool) []oci.SpecOpts {
+func (r *Runtime) specOpts(spec backends.NodeSpec, img oci.Image, cfg ocispec.ImageConfig, meta nodeMeta, mounts []specs.Mount, cgroupV2 bool, gpus oci.SpecOpts) []oci.SpecOpts {
 	opts := []oci.SpecOpts{
 		oci.WithImageConfigArgs(img, nil),
 		oci.WithProcessArgs(nodeArgs(spec, cfg)...),
@@ -230,6 +250,13 @@ func (r *Runtime) specOpts(spec backends.NodeSpec, img oci.Image, cfg ocispec.Im
 		withMounts(mounts, spec.Privileged),
 		withNetNS(meta.NetNS),
 		withDockerLike,
+		withUlimits(spec.Ulimits),
+	}
+	if spec.HostPID {
+		opts = append(opts, oci.WithHostNamespace(specs.PIDNamespace))
+	}
+	if gpus != nil {
+		opts = append(opts, gpus)
 	}
 	if spec.User != "" {
 		opts = append(opts, oci.WithUser(spec.User))

@@ -104,6 +104,11 @@ func nodeFrom(c container.InspectResponse) backends.Node {
 			n.RestartPolicy = backends.RestartNo
 		}
 		n.MemoryLimit = hc.Memory
+		for _, u := range hc.Ulimits {
+			n.Ulimits = append(n.Ulimits, backends.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+		}
+		n.HostPID = hc.PidMode.IsHost()
+		n.GPUs = gpusFrom(hc.DeviceRequests)
 		n.Mounts = mountsFrom(hc, fallback)
 		n.Ports = portsFrom(hc.PortBindings)
 	}
@@ -254,4 +259,19 @@ func mountsFrom(hc *container.HostConfig, fallback bool) []backends.Mount {
 	}
 	slices.SortFunc(out, func(a, b backends.Mount) int { return strings.Compare(a.Target, b.Target) })
 	return out
+}
+
+// gpusFrom is the GPU request a node was made with, in NodeSpec's words.
+func gpusFrom(reqs []container.DeviceRequest) string {
+	for _, r := range reqs {
+		for _, caps := range r.Capabilities {
+			if slices.Contains(caps, "gpu") {
+				if r.Count < 0 {
+					return "all"
+				}
+				return strconv.Itoa(r.Count)
+			}
+		}
+	}
+	return ""
 }

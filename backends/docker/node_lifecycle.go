@@ -4,15 +4,24 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+
+	"github.com/k3d/k3d/backends"
 )
 
 // StartNode starts a node; the daemon answers "not modified" (no error) for
 // a running one.
 func (r *Runtime) StartNode(ctx context.Context, name string) error {
 	if err := r.cli.ContainerStart(ctx, name, container.StartOptions{}); err != nil {
+		if strings.Contains(err.Error(), "could not select device driver") {
+			// The daemon finds its GPU driver only at start: a host without
+			// the NVIDIA Container Toolkit has none.
+			return fmt.Errorf("start node %s: %w", name, backends.NewError(backends.ErrPrerequisite, nodeObj(name),
+				"GPUs asked for, but Docker has no GPU device driver: install the NVIDIA Container Toolkit and restart dockerd ("+daemonMessage(err)+")"))
+		}
 		return fmt.Errorf("start node %s: %w", name, r.typed(err, nodeObj(name), conflictIsExists))
 	}
 	return nil

@@ -73,6 +73,24 @@ func buildNodeConfig(spec backends.NodeSpec) (nodeConfig, error) {
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(restart)},
 		Resources:     container.Resources{Memory: spec.MemoryLimit},
 	}
+	if err := backends.CheckUlimits(spec.Ulimits); err != nil {
+		return invalid("%v", err)
+	}
+	for _, u := range spec.Ulimits {
+		hc.Ulimits = append(hc.Ulimits, &container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	if spec.HostPID {
+		hc.PidMode = "host"
+	}
+	gpus, err := backends.GPUCount(spec.GPUs)
+	if err != nil {
+		return invalid("%v", err)
+	}
+	if gpus != 0 {
+		// What `docker run --gpus` (and k3d v5) ask for: the daemon's
+		// NVIDIA device driver picks the devices.
+		hc.DeviceRequests = []container.DeviceRequest{{Count: gpus, Capabilities: [][]string{{"gpu"}}}}
+	}
 
 	for _, p := range spec.Ports {
 		proto := p.Protocol

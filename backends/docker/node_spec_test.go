@@ -73,6 +73,23 @@ func TestBuildNodeConfig(t *testing.T) {
 		t.Errorf("restart %q extra hosts %v", nc.host.RestartPolicy.Name, nc.host.ExtraHosts)
 	}
 
+	// GPUs as `docker run --gpus` asks for them; ulimits and the host's PID
+	// namespace as --ulimit and --pid=host.
+	gs := spec
+	gs.GPUs, gs.HostPID = "2", true
+	gs.Ulimits = []backends.Ulimit{{Name: "nofile", Soft: 1024, Hard: 2048}}
+	if nc, err := buildNodeConfig(gs); err != nil || len(nc.host.DeviceRequests) != 1 || nc.host.DeviceRequests[0].Count != 2 ||
+		!slices.Equal(nc.host.DeviceRequests[0].Capabilities[0], []string{"gpu"}) || !nc.host.PidMode.IsHost() ||
+		len(nc.host.Ulimits) != 1 || *nc.host.Ulimits[0] != (container.Ulimit{Name: "nofile", Soft: 1024, Hard: 2048}) {
+		t.Errorf("gpus/pid/ulimits: %v %+v", err, nc.host)
+	} else if gpusFrom(nc.host.DeviceRequests) != "2" {
+		t.Errorf("inspect reads GPUs %q back, want 2", gpusFrom(nc.host.DeviceRequests))
+	}
+	gs.GPUs = "all"
+	if nc, _ := buildNodeConfig(gs); nc.host.DeviceRequests[0].Count != -1 || gpusFrom(nc.host.DeviceRequests) != "all" {
+		t.Errorf("gpus all: %+v", nc.host.DeviceRequests)
+	}
+
 	// An explicitly empty entrypoint is sent, to clear the image's.
 	spec.Entrypoint = []string{}
 	if nc, _ := buildNodeConfig(spec); nc.cfg.Entrypoint == nil {
@@ -93,6 +110,9 @@ func TestBuildNodeConfig(t *testing.T) {
 		"negative memory":   func(s *backends.NodeSpec) { s.MemoryLimit = -1 },
 		"network twice":     func(s *backends.NodeSpec) { s.Networks = append(s.Networks, s.Networks[0]) },
 		"half a host entry": func(s *backends.NodeSpec) { s.ExtraHosts = []backends.HostEntry{{Hostname: "x"}} },
+		"unknown ulimit":    func(s *backends.NodeSpec) { s.Ulimits = []backends.Ulimit{{Name: "files", Soft: 1, Hard: 1}} },
+		"soft above hard":   func(s *backends.NodeSpec) { s.Ulimits = []backends.Ulimit{{Name: "nofile", Soft: 2, Hard: 1}} },
+		"gpu count":         func(s *backends.NodeSpec) { s.GPUs = "many" },
 	} {
 		s := spec
 		s.Networks = slices.Clone(spec.Networks)

@@ -91,6 +91,9 @@ func (r *Runtime) nodeView(nd *node) backends.Node {
 		Privileged:    nd.spec.Privileged,
 		RestartPolicy: nd.spec.RestartPolicy,
 		MemoryLimit:   nd.spec.MemoryLimit,
+		Ulimits:       append([]backends.Ulimit(nil), nd.spec.Ulimits...),
+		HostPID:       nd.spec.HostPID,
+		GPUs:          nd.spec.GPUs,
 		Created:       nd.created,
 	}
 	if v.RestartPolicy == "" {

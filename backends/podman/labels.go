@@ -5,6 +5,10 @@ import (
 	"slices"
 )
 
+// labelGPUs records a node's GPU request, which the service's inspect
+// does not report; InspectNode strips it again.
+const labelGPUs = "k3d.runtime.podman.gpus"
+
 // labelFilters turns a contract selector into the service's label filters.
 // Only the keys go to the service ("key" matches any value), and matches
 // checks the values here: values k3d stores (URLs, "a=b,c=d", spaces) then

@@ -34,6 +34,7 @@ func (r *Runtime) createNode(ctx context.Context, spec backends.NodeSpec) (node 
 	if err != nil {
 		return backends.Node{}, err
 	}
+	inheritRlimits(s, spec.Ulimits, r.peer.pid)
 	if err := f.refuse(spec); err != nil {
 		return backends.Node{}, err
 	}

@@ -113,6 +113,8 @@ func nodeFrom(c *define.InspectContainerData) backends.Node {
 	if n.Labels == nil {
 		n.Labels = map[string]string{}
 	}
+	n.GPUs = n.Labels[labelGPUs]
+	delete(n.Labels, labelGPUs)
 	n.RestartPolicy = backends.RestartNo
 	if hc := c.HostConfig; hc != nil {
 		n.Privileged = hc.Privileged
@@ -121,6 +123,11 @@ func nodeFrom(c *define.InspectContainerData) backends.Node {
 		}
 		n.MemoryLimit = hc.Memory
 		n.Ports = portsFrom(hc.PortBindings)
+		n.HostPID = hc.PidMode == "host"
+		for _, u := range hc.Ulimits {
+			// The service names them as the OCI spec does (RLIMIT_NOFILE).
+			n.Ulimits = append(n.Ulimits, backends.Ulimit{Name: strings.ToLower(strings.TrimPrefix(u.Name, "RLIMIT_")), Soft: u.Soft, Hard: u.Hard})
+		}
 	}
 	n.Mounts = mountsFrom(c)
 	if ns := c.NetworkSettings; ns != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/containers/podman/v4/pkg/bindings/containers"
@@ -17,6 +18,12 @@ func (r *Runtime) StartNode(ctx context.Context, name string) error {
 	if err := r.lifecycle(ctx, name, func(actx context.Context) error {
 		return containers.Start(actx, name, nil)
 	}, conflictIsExists); err != nil {
+		if strings.Contains(err.Error(), "CDI devices") {
+			// Podman resolves CDI devices only at start: a host without
+			// a CDI spec for the GPUs cannot give them.
+			return fmt.Errorf("start node %s: %w", name, backends.NewError(backends.ErrPrerequisite, nodeObj(name),
+				"GPUs asked for, but this host has no CDI spec for "+backends.CDIGPUKind+": install the NVIDIA Container Toolkit and run `nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml` ("+err.Error()+")"))
+		}
 		return fmt.Errorf("start node %s: %w", name, err)
 	}
 	return nil

@@ -76,6 +76,30 @@ func buildSpec(ns backends.NodeSpec) (*specgen.SpecGenerator, error) {
 		s.ResourceLimits = &spec.LinuxResources{Memory: &spec.LinuxMemory{Limit: &limit}}
 	}
 
+	if err := backends.CheckUlimits(ns.Ulimits); err != nil {
+		return invalid("%v", err)
+	}
+	for _, u := range ns.Ulimits {
+		// The service prefixes RLIMIT_ itself.
+		s.Rlimits = append(s.Rlimits, spec.POSIXRlimit{Type: u.Name, Soft: uint64(u.Soft), Hard: uint64(u.Hard)})
+	}
+	if ns.HostPID {
+		s.PidNS = specgen.Namespace{NSMode: specgen.Host}
+	}
+	gpus, err := backends.CDIGPUDevices(ns.GPUs)
+	if err != nil {
+		return invalid("%v", err)
+	}
+	// Podman takes GPUs as CDI devices (what `podman run --device
+	// nvidia.com/gpu=all` asks for); inspect does not report CDI devices, so
+	// the request is kept in a label for InspectNode.
+	for _, d := range gpus {
+		s.Devices = append(s.Devices, spec.LinuxDevice{Path: d})
+	}
+	if ns.GPUs != "" {
+		s.Labels[labelGPUs] = ns.GPUs
+	}
+
 	for _, p := range ns.Ports {
 		pm, err := portMapping(p)
 		if err != nil {

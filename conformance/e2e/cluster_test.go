@@ -68,6 +68,26 @@ func TestOneServer(t *testing.T) {
 					t.Errorf("k3d %s: JSON does not mention %s:\n%s", strings.Join(args, " "), name, res.stdout)
 				}
 			}
+			// kubeconfig get -o json is what `kubectl config view -o json`
+			// prints: the same kubeconfig, as JSON.
+			var kc struct {
+				Clusters []struct {
+					Name    string `json:"name"`
+					Cluster struct {
+						Server string `json:"server"`
+					} `json:"cluster"`
+				} `json:"clusters"`
+				CurrentContext string `json:"current-context"`
+			}
+			res := s.must("kubeconfig", "get", name, "-o", "json")
+			if err := json.Unmarshal([]byte(res.stdout), &kc); err != nil {
+				t.Errorf("k3d kubeconfig get -o json: output is not JSON: %v\n%s", err, res.stdout)
+			} else if len(kc.Clusters) != 1 || kc.Clusters[0].Name != "k3d-"+name || kc.Clusters[0].Cluster.Server != kubeServer(t, s.kubeconfig, name) {
+				t.Errorf("k3d kubeconfig get -o json: want cluster k3d-%s at %s, got %+v", name, kubeServer(t, s.kubeconfig, name), kc)
+			}
+			if y := s.must("kubeconfig", "get", name, "-o", "yaml"); y.stdout != s.must("kubeconfig", "get", name).stdout {
+				t.Errorf("k3d kubeconfig get -o yaml differs from the default output")
+			}
 		})
 
 		s.must("delete", "cluster", name)

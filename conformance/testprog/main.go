@@ -127,6 +127,15 @@ func run(cmd string, args []string) error {
 		return nil
 	case "memlimit":
 		return memLimit()
+	case "memlock":
+		// The locked-memory limit, "soft hard": what --ulimit memlock=S:H
+		// sets. (Not nofile: Go raises its own soft open-file limit.)
+		var rl syscall.Rlimit
+		if err := syscall.Getrlimit(8 /* RLIMIT_MEMLOCK on Linux */, &rl); err != nil {
+			return err
+		}
+		fmt.Println(rl.Cur, rl.Max)
+		return nil
 	case "fsinfo":
 		return fsInfo(args)
 	case "mount-tmpfs":

@@ -1152,6 +1152,9 @@ type NodeSpec struct {
 	MemoryLimit   int64                  `protobuf:"varint,13,opt,name=memory_limit,json=memoryLimit,proto3" json:"memory_limit,omitempty"`
 	ExtraHosts    []*HostEntry           `protobuf:"bytes,14,rep,name=extra_hosts,json=extraHosts,proto3" json:"extra_hosts,omitempty"`
 	User          string                 `protobuf:"bytes,15,opt,name=user,proto3" json:"user,omitempty"`
+	Ulimits       []*Ulimit              `protobuf:"bytes,16,rep,name=ulimits,proto3" json:"ulimits,omitempty"`
+	HostPid       bool                   `protobuf:"varint,17,opt,name=host_pid,json=hostPid,proto3" json:"host_pid,omitempty"`
+	Gpus          string                 `protobuf:"bytes,18,opt,name=gpus,proto3" json:"gpus,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1291,6 +1294,87 @@ func (x *NodeSpec) GetUser() string {
 	return ""
 }
 
+func (x *NodeSpec) GetUlimits() []*Ulimit {
+	if x != nil {
+		return x.Ulimits
+	}
+	return nil
+}
+
+func (x *NodeSpec) GetHostPid() bool {
+	if x != nil {
+		return x.HostPid
+	}
+	return false
+}
+
+func (x *NodeSpec) GetGpus() string {
+	if x != nil {
+		return x.Gpus
+	}
+	return ""
+}
+
+type Ulimit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Soft          int64                  `protobuf:"varint,2,opt,name=soft,proto3" json:"soft,omitempty"`
+	Hard          int64                  `protobuf:"varint,3,opt,name=hard,proto3" json:"hard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ulimit) Reset() {
+	*x = Ulimit{}
+	mi := &file_runtime_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ulimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ulimit) ProtoMessage() {}
+
+func (x *Ulimit) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ulimit.ProtoReflect.Descriptor instead.
+func (*Ulimit) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Ulimit) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Ulimit) GetSoft() int64 {
+	if x != nil {
+		return x.Soft
+	}
+	return 0
+}
+
+func (x *Ulimit) GetHard() int64 {
+	if x != nil {
+		return x.Hard
+	}
+	return 0
+}
+
 type NodeState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Status        string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
@@ -1305,7 +1389,7 @@ type NodeState struct {
 
 func (x *NodeState) Reset() {
 	*x = NodeState{}
-	mi := &file_runtime_proto_msgTypes[19]
+	mi := &file_runtime_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1317,7 +1401,7 @@ func (x *NodeState) String() string {
 func (*NodeState) ProtoMessage() {}
 
 func (x *NodeState) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[19]
+	mi := &file_runtime_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1330,7 +1414,7 @@ func (x *NodeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeState.ProtoReflect.Descriptor instead.
 func (*NodeState) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{19}
+	return file_runtime_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *NodeState) GetStatus() string {
@@ -1386,7 +1470,7 @@ type NodeNetwork struct {
 
 func (x *NodeNetwork) Reset() {
 	*x = NodeNetwork{}
-	mi := &file_runtime_proto_msgTypes[20]
+	mi := &file_runtime_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1482,7 @@ func (x *NodeNetwork) String() string {
 func (*NodeNetwork) ProtoMessage() {}
 
 func (x *NodeNetwork) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[20]
+	mi := &file_runtime_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1495,7 @@ func (x *NodeNetwork) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeNetwork.ProtoReflect.Descriptor instead.
 func (*NodeNetwork) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{20}
+	return file_runtime_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *NodeNetwork) GetNetwork() string {
@@ -1452,13 +1536,16 @@ type Node struct {
 	RestartPolicy string                 `protobuf:"bytes,13,opt,name=restart_policy,json=restartPolicy,proto3" json:"restart_policy,omitempty"`
 	MemoryLimit   int64                  `protobuf:"varint,14,opt,name=memory_limit,json=memoryLimit,proto3" json:"memory_limit,omitempty"`
 	Created       int64                  `protobuf:"varint,15,opt,name=created,proto3" json:"created,omitempty"`
+	Ulimits       []*Ulimit              `protobuf:"bytes,16,rep,name=ulimits,proto3" json:"ulimits,omitempty"`
+	HostPid       bool                   `protobuf:"varint,17,opt,name=host_pid,json=hostPid,proto3" json:"host_pid,omitempty"`
+	Gpus          string                 `protobuf:"bytes,18,opt,name=gpus,proto3" json:"gpus,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_runtime_proto_msgTypes[21]
+	mi := &file_runtime_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1557,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[21]
+	mi := &file_runtime_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1570,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{21}
+	return file_runtime_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Node) GetName() string {
@@ -1591,6 +1678,27 @@ func (x *Node) GetCreated() int64 {
 	return 0
 }
 
+func (x *Node) GetUlimits() []*Ulimit {
+	if x != nil {
+		return x.Ulimits
+	}
+	return nil
+}
+
+func (x *Node) GetHostPid() bool {
+	if x != nil {
+		return x.HostPid
+	}
+	return false
+}
+
+func (x *Node) GetGpus() string {
+	if x != nil {
+		return x.Gpus
+	}
+	return ""
+}
+
 type NodeList struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Nodes         []*Node                `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
@@ -1600,7 +1708,7 @@ type NodeList struct {
 
 func (x *NodeList) Reset() {
 	*x = NodeList{}
-	mi := &file_runtime_proto_msgTypes[22]
+	mi := &file_runtime_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +1720,7 @@ func (x *NodeList) String() string {
 func (*NodeList) ProtoMessage() {}
 
 func (x *NodeList) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[22]
+	mi := &file_runtime_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +1733,7 @@ func (x *NodeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeList.ProtoReflect.Descriptor instead.
 func (*NodeList) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{22}
+	return file_runtime_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *NodeList) GetNodes() []*Node {
@@ -1645,7 +1753,7 @@ type StopNodeRequest struct {
 
 func (x *StopNodeRequest) Reset() {
 	*x = StopNodeRequest{}
-	mi := &file_runtime_proto_msgTypes[23]
+	mi := &file_runtime_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1765,7 @@ func (x *StopNodeRequest) String() string {
 func (*StopNodeRequest) ProtoMessage() {}
 
 func (x *StopNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[23]
+	mi := &file_runtime_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1778,7 @@ func (x *StopNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopNodeRequest.ProtoReflect.Descriptor instead.
 func (*StopNodeRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{23}
+	return file_runtime_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StopNodeRequest) GetName() string {
@@ -1697,7 +1805,7 @@ type KillNodeRequest struct {
 
 func (x *KillNodeRequest) Reset() {
 	*x = KillNodeRequest{}
-	mi := &file_runtime_proto_msgTypes[24]
+	mi := &file_runtime_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +1817,7 @@ func (x *KillNodeRequest) String() string {
 func (*KillNodeRequest) ProtoMessage() {}
 
 func (x *KillNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[24]
+	mi := &file_runtime_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +1830,7 @@ func (x *KillNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillNodeRequest.ProtoReflect.Descriptor instead.
 func (*KillNodeRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{24}
+	return file_runtime_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *KillNodeRequest) GetName() string {
@@ -1755,7 +1863,7 @@ type ExecStart struct {
 
 func (x *ExecStart) Reset() {
 	*x = ExecStart{}
-	mi := &file_runtime_proto_msgTypes[25]
+	mi := &file_runtime_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +1875,7 @@ func (x *ExecStart) String() string {
 func (*ExecStart) ProtoMessage() {}
 
 func (x *ExecStart) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[25]
+	mi := &file_runtime_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +1888,7 @@ func (x *ExecStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
 func (*ExecStart) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{25}
+	return file_runtime_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExecStart) GetNode() string {
@@ -1839,7 +1947,7 @@ type ExecInput struct {
 
 func (x *ExecInput) Reset() {
 	*x = ExecInput{}
-	mi := &file_runtime_proto_msgTypes[26]
+	mi := &file_runtime_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1851,7 +1959,7 @@ func (x *ExecInput) String() string {
 func (*ExecInput) ProtoMessage() {}
 
 func (x *ExecInput) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[26]
+	mi := &file_runtime_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1864,7 +1972,7 @@ func (x *ExecInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInput.ProtoReflect.Descriptor instead.
 func (*ExecInput) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{26}
+	return file_runtime_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExecInput) GetInput() isExecInput_Input {
@@ -1937,7 +2045,7 @@ type ExecOutput struct {
 
 func (x *ExecOutput) Reset() {
 	*x = ExecOutput{}
-	mi := &file_runtime_proto_msgTypes[27]
+	mi := &file_runtime_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2057,7 @@ func (x *ExecOutput) String() string {
 func (*ExecOutput) ProtoMessage() {}
 
 func (x *ExecOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[27]
+	mi := &file_runtime_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2070,7 @@ func (x *ExecOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecOutput.ProtoReflect.Descriptor instead.
 func (*ExecOutput) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{27}
+	return file_runtime_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExecOutput) GetOutput() isExecOutput_Output {
@@ -2037,7 +2145,7 @@ type ExecAllStart struct {
 
 func (x *ExecAllStart) Reset() {
 	*x = ExecAllStart{}
-	mi := &file_runtime_proto_msgTypes[28]
+	mi := &file_runtime_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2157,7 @@ func (x *ExecAllStart) String() string {
 func (*ExecAllStart) ProtoMessage() {}
 
 func (x *ExecAllStart) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[28]
+	mi := &file_runtime_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2170,7 @@ func (x *ExecAllStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecAllStart.ProtoReflect.Descriptor instead.
 func (*ExecAllStart) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{28}
+	return file_runtime_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ExecAllStart) GetNodes() []string {
@@ -2128,7 +2236,7 @@ type ExecAllInput struct {
 
 func (x *ExecAllInput) Reset() {
 	*x = ExecAllInput{}
-	mi := &file_runtime_proto_msgTypes[29]
+	mi := &file_runtime_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2248,7 @@ func (x *ExecAllInput) String() string {
 func (*ExecAllInput) ProtoMessage() {}
 
 func (x *ExecAllInput) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[29]
+	mi := &file_runtime_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2261,7 @@ func (x *ExecAllInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecAllInput.ProtoReflect.Descriptor instead.
 func (*ExecAllInput) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{29}
+	return file_runtime_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ExecAllInput) GetInput() isExecAllInput_Input {
@@ -2230,7 +2338,7 @@ type ExecAllResult struct {
 
 func (x *ExecAllResult) Reset() {
 	*x = ExecAllResult{}
-	mi := &file_runtime_proto_msgTypes[30]
+	mi := &file_runtime_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2242,7 +2350,7 @@ func (x *ExecAllResult) String() string {
 func (*ExecAllResult) ProtoMessage() {}
 
 func (x *ExecAllResult) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[30]
+	mi := &file_runtime_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2255,7 +2363,7 @@ func (x *ExecAllResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecAllResult.ProtoReflect.Descriptor instead.
 func (*ExecAllResult) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{30}
+	return file_runtime_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ExecAllResult) GetIndex() int32 {
@@ -2313,7 +2421,7 @@ type ExecAllOutput struct {
 
 func (x *ExecAllOutput) Reset() {
 	*x = ExecAllOutput{}
-	mi := &file_runtime_proto_msgTypes[31]
+	mi := &file_runtime_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2433,7 @@ func (x *ExecAllOutput) String() string {
 func (*ExecAllOutput) ProtoMessage() {}
 
 func (x *ExecAllOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[31]
+	mi := &file_runtime_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2446,7 @@ func (x *ExecAllOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecAllOutput.ProtoReflect.Descriptor instead.
 func (*ExecAllOutput) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{31}
+	return file_runtime_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExecAllOutput) GetOutput() isExecAllOutput_Output {
@@ -2395,7 +2503,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_runtime_proto_msgTypes[32]
+	mi := &file_runtime_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2407,7 +2515,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[32]
+	mi := &file_runtime_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2420,7 +2528,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{32}
+	return file_runtime_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *LogsRequest) GetNode() string {
@@ -2460,7 +2568,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_runtime_proto_msgTypes[33]
+	mi := &file_runtime_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2472,7 +2580,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[33]
+	mi := &file_runtime_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2485,7 +2593,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{33}
+	return file_runtime_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Chunk) GetData() []byte {
@@ -2505,7 +2613,7 @@ type CopyToNodeStart struct {
 
 func (x *CopyToNodeStart) Reset() {
 	*x = CopyToNodeStart{}
-	mi := &file_runtime_proto_msgTypes[34]
+	mi := &file_runtime_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2517,7 +2625,7 @@ func (x *CopyToNodeStart) String() string {
 func (*CopyToNodeStart) ProtoMessage() {}
 
 func (x *CopyToNodeStart) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[34]
+	mi := &file_runtime_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2530,7 +2638,7 @@ func (x *CopyToNodeStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyToNodeStart.ProtoReflect.Descriptor instead.
 func (*CopyToNodeStart) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{34}
+	return file_runtime_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CopyToNodeStart) GetNode() string {
@@ -2560,7 +2668,7 @@ type CopyToNodeInput struct {
 
 func (x *CopyToNodeInput) Reset() {
 	*x = CopyToNodeInput{}
-	mi := &file_runtime_proto_msgTypes[35]
+	mi := &file_runtime_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2572,7 +2680,7 @@ func (x *CopyToNodeInput) String() string {
 func (*CopyToNodeInput) ProtoMessage() {}
 
 func (x *CopyToNodeInput) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[35]
+	mi := &file_runtime_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2585,7 +2693,7 @@ func (x *CopyToNodeInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyToNodeInput.ProtoReflect.Descriptor instead.
 func (*CopyToNodeInput) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{35}
+	return file_runtime_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CopyToNodeInput) GetInput() isCopyToNodeInput_Input {
@@ -2639,7 +2747,7 @@ type ReadFileRequest struct {
 
 func (x *ReadFileRequest) Reset() {
 	*x = ReadFileRequest{}
-	mi := &file_runtime_proto_msgTypes[36]
+	mi := &file_runtime_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2651,7 +2759,7 @@ func (x *ReadFileRequest) String() string {
 func (*ReadFileRequest) ProtoMessage() {}
 
 func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[36]
+	mi := &file_runtime_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2664,7 +2772,7 @@ func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFileRequest.ProtoReflect.Descriptor instead.
 func (*ReadFileRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{36}
+	return file_runtime_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReadFileRequest) GetNode() string {
@@ -2690,7 +2798,7 @@ type ImageRef struct {
 
 func (x *ImageRef) Reset() {
 	*x = ImageRef{}
-	mi := &file_runtime_proto_msgTypes[37]
+	mi := &file_runtime_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2702,7 +2810,7 @@ func (x *ImageRef) String() string {
 func (*ImageRef) ProtoMessage() {}
 
 func (x *ImageRef) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[37]
+	mi := &file_runtime_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2715,7 +2823,7 @@ func (x *ImageRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageRef.ProtoReflect.Descriptor instead.
 func (*ImageRef) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{37}
+	return file_runtime_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ImageRef) GetRef() string {
@@ -2734,7 +2842,7 @@ type ImageExistsReply struct {
 
 func (x *ImageExistsReply) Reset() {
 	*x = ImageExistsReply{}
-	mi := &file_runtime_proto_msgTypes[38]
+	mi := &file_runtime_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2746,7 +2854,7 @@ func (x *ImageExistsReply) String() string {
 func (*ImageExistsReply) ProtoMessage() {}
 
 func (x *ImageExistsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[38]
+	mi := &file_runtime_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2759,7 +2867,7 @@ func (x *ImageExistsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageExistsReply.ProtoReflect.Descriptor instead.
 func (*ImageExistsReply) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{38}
+	return file_runtime_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ImageExistsReply) GetExists() bool {
@@ -2778,7 +2886,7 @@ type ImageLoadReply struct {
 
 func (x *ImageLoadReply) Reset() {
 	*x = ImageLoadReply{}
-	mi := &file_runtime_proto_msgTypes[39]
+	mi := &file_runtime_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2790,7 +2898,7 @@ func (x *ImageLoadReply) String() string {
 func (*ImageLoadReply) ProtoMessage() {}
 
 func (x *ImageLoadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[39]
+	mi := &file_runtime_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2803,7 +2911,7 @@ func (x *ImageLoadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageLoadReply.ProtoReflect.Descriptor instead.
 func (*ImageLoadReply) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{39}
+	return file_runtime_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ImageLoadReply) GetRefs() []string {
@@ -2822,7 +2930,7 @@ type ImageSaveRequest struct {
 
 func (x *ImageSaveRequest) Reset() {
 	*x = ImageSaveRequest{}
-	mi := &file_runtime_proto_msgTypes[40]
+	mi := &file_runtime_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2834,7 +2942,7 @@ func (x *ImageSaveRequest) String() string {
 func (*ImageSaveRequest) ProtoMessage() {}
 
 func (x *ImageSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[40]
+	mi := &file_runtime_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2847,7 +2955,7 @@ func (x *ImageSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageSaveRequest.ProtoReflect.Descriptor instead.
 func (*ImageSaveRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{40}
+	return file_runtime_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ImageSaveRequest) GetRefs() []string {
@@ -2867,7 +2975,7 @@ type ImageTagRequest struct {
 
 func (x *ImageTagRequest) Reset() {
 	*x = ImageTagRequest{}
-	mi := &file_runtime_proto_msgTypes[41]
+	mi := &file_runtime_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2879,7 +2987,7 @@ func (x *ImageTagRequest) String() string {
 func (*ImageTagRequest) ProtoMessage() {}
 
 func (x *ImageTagRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[41]
+	mi := &file_runtime_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2892,7 +3000,7 @@ func (x *ImageTagRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageTagRequest.ProtoReflect.Descriptor instead.
 func (*ImageTagRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{41}
+	return file_runtime_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ImageTagRequest) GetSource() string {
@@ -2920,7 +3028,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_runtime_proto_msgTypes[42]
+	mi := &file_runtime_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2932,7 +3040,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[42]
+	mi := &file_runtime_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2945,7 +3053,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{42}
+	return file_runtime_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Image) GetId() string {
@@ -2978,7 +3086,7 @@ type ImagePullRequest struct {
 
 func (x *ImagePullRequest) Reset() {
 	*x = ImagePullRequest{}
-	mi := &file_runtime_proto_msgTypes[43]
+	mi := &file_runtime_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2990,7 +3098,7 @@ func (x *ImagePullRequest) String() string {
 func (*ImagePullRequest) ProtoMessage() {}
 
 func (x *ImagePullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[43]
+	mi := &file_runtime_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3003,7 +3111,7 @@ func (x *ImagePullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImagePullRequest.ProtoReflect.Descriptor instead.
 func (*ImagePullRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{43}
+	return file_runtime_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ImagePullRequest) GetRef() string {
@@ -3024,7 +3132,7 @@ type PullProgress struct {
 
 func (x *PullProgress) Reset() {
 	*x = PullProgress{}
-	mi := &file_runtime_proto_msgTypes[44]
+	mi := &file_runtime_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3036,7 +3144,7 @@ func (x *PullProgress) String() string {
 func (*PullProgress) ProtoMessage() {}
 
 func (x *PullProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[44]
+	mi := &file_runtime_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3049,7 +3157,7 @@ func (x *PullProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullProgress.ProtoReflect.Descriptor instead.
 func (*PullProgress) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{44}
+	return file_runtime_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PullProgress) GetDone() int64 {
@@ -3094,7 +3202,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_runtime_proto_msgTypes[45]
+	mi := &file_runtime_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3106,7 +3214,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[45]
+	mi := &file_runtime_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3119,7 +3227,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{45}
+	return file_runtime_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ErrorDetail) GetKind() ErrorKind {
@@ -3263,7 +3371,7 @@ const file_runtime_proto_rawDesc = "" +
 	"\x04ipv4\x18\x03 \x01(\tR\x04ipv4\"7\n" +
 	"\tHostEntry\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12\x0e\n" +
-	"\x02ip\x18\x02 \x01(\tR\x02ip\"\xa0\x05\n" +
+	"\x02ip\x18\x02 \x01(\tR\x02ip\"\x81\x06\n" +
 	"\bNodeSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x14\n" +
@@ -3285,10 +3393,17 @@ const file_runtime_proto_rawDesc = "" +
 	"\fmemory_limit\x18\r \x01(\x03R\vmemoryLimit\x12:\n" +
 	"\vextra_hosts\x18\x0e \x03(\v2\x19.k3d.runtime.v1.HostEntryR\n" +
 	"extraHosts\x12\x12\n" +
-	"\x04user\x18\x0f \x01(\tR\x04user\x1a9\n" +
+	"\x04user\x18\x0f \x01(\tR\x04user\x120\n" +
+	"\aulimits\x18\x10 \x03(\v2\x16.k3d.runtime.v1.UlimitR\aulimits\x12\x19\n" +
+	"\bhost_pid\x18\x11 \x01(\bR\ahostPid\x12\x12\n" +
+	"\x04gpus\x18\x12 \x01(\tR\x04gpus\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbf\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"D\n" +
+	"\x06Ulimit\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04soft\x18\x02 \x01(\x03R\x04soft\x12\x12\n" +
+	"\x04hard\x18\x03 \x01(\x03R\x04hard\"\xbf\x01\n" +
 	"\tNodeState\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x18\n" +
 	"\arunning\x18\x02 \x01(\bR\arunning\x12\x1b\n" +
@@ -3301,7 +3416,7 @@ const file_runtime_proto_rawDesc = "" +
 	"\vNodeNetwork\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x12\n" +
 	"\x04ipv4\x18\x02 \x01(\tR\x04ipv4\x12\x18\n" +
-	"\aaliases\x18\x03 \x03(\tR\aaliases\"\xc5\x04\n" +
+	"\aaliases\x18\x03 \x03(\tR\aaliases\"\xa6\x05\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1a\n" +
@@ -3320,7 +3435,10 @@ const file_runtime_proto_rawDesc = "" +
 	"privileged\x12%\n" +
 	"\x0erestart_policy\x18\r \x01(\tR\rrestartPolicy\x12!\n" +
 	"\fmemory_limit\x18\x0e \x01(\x03R\vmemoryLimit\x12\x18\n" +
-	"\acreated\x18\x0f \x01(\x03R\acreated\x1a9\n" +
+	"\acreated\x18\x0f \x01(\x03R\acreated\x120\n" +
+	"\aulimits\x18\x10 \x03(\v2\x16.k3d.runtime.v1.UlimitR\aulimits\x12\x19\n" +
+	"\bhost_pid\x18\x11 \x01(\bR\ahostPid\x12\x12\n" +
+	"\x04gpus\x18\x12 \x01(\tR\x04gpus\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"6\n" +
@@ -3481,7 +3599,7 @@ func file_runtime_proto_rawDescGZIP() []byte {
 }
 
 var file_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_runtime_proto_goTypes = []any{
 	(ErrorKind)(0),                   // 0: k3d.runtime.v1.ErrorKind
 	(*Empty)(nil),                    // 1: k3d.runtime.v1.Empty
@@ -3503,132 +3621,135 @@ var file_runtime_proto_goTypes = []any{
 	(*NetworkAttachment)(nil),        // 17: k3d.runtime.v1.NetworkAttachment
 	(*HostEntry)(nil),                // 18: k3d.runtime.v1.HostEntry
 	(*NodeSpec)(nil),                 // 19: k3d.runtime.v1.NodeSpec
-	(*NodeState)(nil),                // 20: k3d.runtime.v1.NodeState
-	(*NodeNetwork)(nil),              // 21: k3d.runtime.v1.NodeNetwork
-	(*Node)(nil),                     // 22: k3d.runtime.v1.Node
-	(*NodeList)(nil),                 // 23: k3d.runtime.v1.NodeList
-	(*StopNodeRequest)(nil),          // 24: k3d.runtime.v1.StopNodeRequest
-	(*KillNodeRequest)(nil),          // 25: k3d.runtime.v1.KillNodeRequest
-	(*ExecStart)(nil),                // 26: k3d.runtime.v1.ExecStart
-	(*ExecInput)(nil),                // 27: k3d.runtime.v1.ExecInput
-	(*ExecOutput)(nil),               // 28: k3d.runtime.v1.ExecOutput
-	(*ExecAllStart)(nil),             // 29: k3d.runtime.v1.ExecAllStart
-	(*ExecAllInput)(nil),             // 30: k3d.runtime.v1.ExecAllInput
-	(*ExecAllResult)(nil),            // 31: k3d.runtime.v1.ExecAllResult
-	(*ExecAllOutput)(nil),            // 32: k3d.runtime.v1.ExecAllOutput
-	(*LogsRequest)(nil),              // 33: k3d.runtime.v1.LogsRequest
-	(*Chunk)(nil),                    // 34: k3d.runtime.v1.Chunk
-	(*CopyToNodeStart)(nil),          // 35: k3d.runtime.v1.CopyToNodeStart
-	(*CopyToNodeInput)(nil),          // 36: k3d.runtime.v1.CopyToNodeInput
-	(*ReadFileRequest)(nil),          // 37: k3d.runtime.v1.ReadFileRequest
-	(*ImageRef)(nil),                 // 38: k3d.runtime.v1.ImageRef
-	(*ImageExistsReply)(nil),         // 39: k3d.runtime.v1.ImageExistsReply
-	(*ImageLoadReply)(nil),           // 40: k3d.runtime.v1.ImageLoadReply
-	(*ImageSaveRequest)(nil),         // 41: k3d.runtime.v1.ImageSaveRequest
-	(*ImageTagRequest)(nil),          // 42: k3d.runtime.v1.ImageTagRequest
-	(*Image)(nil),                    // 43: k3d.runtime.v1.Image
-	(*ImagePullRequest)(nil),         // 44: k3d.runtime.v1.ImagePullRequest
-	(*PullProgress)(nil),             // 45: k3d.runtime.v1.PullProgress
-	(*ErrorDetail)(nil),              // 46: k3d.runtime.v1.ErrorDetail
-	nil,                              // 47: k3d.runtime.v1.Selector.LabelsEntry
-	nil,                              // 48: k3d.runtime.v1.NetworkSpec.LabelsEntry
-	nil,                              // 49: k3d.runtime.v1.Network.LabelsEntry
-	nil,                              // 50: k3d.runtime.v1.VolumeSpec.LabelsEntry
-	nil,                              // 51: k3d.runtime.v1.Volume.LabelsEntry
-	nil,                              // 52: k3d.runtime.v1.NodeSpec.LabelsEntry
-	nil,                              // 53: k3d.runtime.v1.Node.LabelsEntry
+	(*Ulimit)(nil),                   // 20: k3d.runtime.v1.Ulimit
+	(*NodeState)(nil),                // 21: k3d.runtime.v1.NodeState
+	(*NodeNetwork)(nil),              // 22: k3d.runtime.v1.NodeNetwork
+	(*Node)(nil),                     // 23: k3d.runtime.v1.Node
+	(*NodeList)(nil),                 // 24: k3d.runtime.v1.NodeList
+	(*StopNodeRequest)(nil),          // 25: k3d.runtime.v1.StopNodeRequest
+	(*KillNodeRequest)(nil),          // 26: k3d.runtime.v1.KillNodeRequest
+	(*ExecStart)(nil),                // 27: k3d.runtime.v1.ExecStart
+	(*ExecInput)(nil),                // 28: k3d.runtime.v1.ExecInput
+	(*ExecOutput)(nil),               // 29: k3d.runtime.v1.ExecOutput
+	(*ExecAllStart)(nil),             // 30: k3d.runtime.v1.ExecAllStart
+	(*ExecAllInput)(nil),             // 31: k3d.runtime.v1.ExecAllInput
+	(*ExecAllResult)(nil),            // 32: k3d.runtime.v1.ExecAllResult
+	(*ExecAllOutput)(nil),            // 33: k3d.runtime.v1.ExecAllOutput
+	(*LogsRequest)(nil),              // 34: k3d.runtime.v1.LogsRequest
+	(*Chunk)(nil),                    // 35: k3d.runtime.v1.Chunk
+	(*CopyToNodeStart)(nil),          // 36: k3d.runtime.v1.CopyToNodeStart
+	(*CopyToNodeInput)(nil),          // 37: k3d.runtime.v1.CopyToNodeInput
+	(*ReadFileRequest)(nil),          // 38: k3d.runtime.v1.ReadFileRequest
+	(*ImageRef)(nil),                 // 39: k3d.runtime.v1.ImageRef
+	(*ImageExistsReply)(nil),         // 40: k3d.runtime.v1.ImageExistsReply
+	(*ImageLoadReply)(nil),           // 41: k3d.runtime.v1.ImageLoadReply
+	(*ImageSaveRequest)(nil),         // 42: k3d.runtime.v1.ImageSaveRequest
+	(*ImageTagRequest)(nil),          // 43: k3d.runtime.v1.ImageTagRequest
+	(*Image)(nil),                    // 44: k3d.runtime.v1.Image
+	(*ImagePullRequest)(nil),         // 45: k3d.runtime.v1.ImagePullRequest
+	(*PullProgress)(nil),             // 46: k3d.runtime.v1.PullProgress
+	(*ErrorDetail)(nil),              // 47: k3d.runtime.v1.ErrorDetail
+	nil,                              // 48: k3d.runtime.v1.Selector.LabelsEntry
+	nil,                              // 49: k3d.runtime.v1.NetworkSpec.LabelsEntry
+	nil,                              // 50: k3d.runtime.v1.Network.LabelsEntry
+	nil,                              // 51: k3d.runtime.v1.VolumeSpec.LabelsEntry
+	nil,                              // 52: k3d.runtime.v1.Volume.LabelsEntry
+	nil,                              // 53: k3d.runtime.v1.NodeSpec.LabelsEntry
+	nil,                              // 54: k3d.runtime.v1.Node.LabelsEntry
 }
 var file_runtime_proto_depIdxs = []int32{
-	47, // 0: k3d.runtime.v1.Selector.labels:type_name -> k3d.runtime.v1.Selector.LabelsEntry
-	48, // 1: k3d.runtime.v1.NetworkSpec.labels:type_name -> k3d.runtime.v1.NetworkSpec.LabelsEntry
-	49, // 2: k3d.runtime.v1.Network.labels:type_name -> k3d.runtime.v1.Network.LabelsEntry
+	48, // 0: k3d.runtime.v1.Selector.labels:type_name -> k3d.runtime.v1.Selector.LabelsEntry
+	49, // 1: k3d.runtime.v1.NetworkSpec.labels:type_name -> k3d.runtime.v1.NetworkSpec.LabelsEntry
+	50, // 2: k3d.runtime.v1.Network.labels:type_name -> k3d.runtime.v1.Network.LabelsEntry
 	7,  // 3: k3d.runtime.v1.NetworkList.networks:type_name -> k3d.runtime.v1.Network
-	50, // 4: k3d.runtime.v1.VolumeSpec.labels:type_name -> k3d.runtime.v1.VolumeSpec.LabelsEntry
-	51, // 5: k3d.runtime.v1.Volume.labels:type_name -> k3d.runtime.v1.Volume.LabelsEntry
+	51, // 4: k3d.runtime.v1.VolumeSpec.labels:type_name -> k3d.runtime.v1.VolumeSpec.LabelsEntry
+	52, // 5: k3d.runtime.v1.Volume.labels:type_name -> k3d.runtime.v1.Volume.LabelsEntry
 	12, // 6: k3d.runtime.v1.VolumeList.volumes:type_name -> k3d.runtime.v1.Volume
 	14, // 7: k3d.runtime.v1.NodeSpec.entrypoint:type_name -> k3d.runtime.v1.StringList
 	14, // 8: k3d.runtime.v1.NodeSpec.cmd:type_name -> k3d.runtime.v1.StringList
-	52, // 9: k3d.runtime.v1.NodeSpec.labels:type_name -> k3d.runtime.v1.NodeSpec.LabelsEntry
+	53, // 9: k3d.runtime.v1.NodeSpec.labels:type_name -> k3d.runtime.v1.NodeSpec.LabelsEntry
 	15, // 10: k3d.runtime.v1.NodeSpec.ports:type_name -> k3d.runtime.v1.PortMapping
 	16, // 11: k3d.runtime.v1.NodeSpec.mounts:type_name -> k3d.runtime.v1.Mount
 	17, // 12: k3d.runtime.v1.NodeSpec.networks:type_name -> k3d.runtime.v1.NetworkAttachment
 	18, // 13: k3d.runtime.v1.NodeSpec.extra_hosts:type_name -> k3d.runtime.v1.HostEntry
-	53, // 14: k3d.runtime.v1.Node.labels:type_name -> k3d.runtime.v1.Node.LabelsEntry
-	20, // 15: k3d.runtime.v1.Node.state:type_name -> k3d.runtime.v1.NodeState
-	21, // 16: k3d.runtime.v1.Node.networks:type_name -> k3d.runtime.v1.NodeNetwork
-	15, // 17: k3d.runtime.v1.Node.ports:type_name -> k3d.runtime.v1.PortMapping
-	16, // 18: k3d.runtime.v1.Node.mounts:type_name -> k3d.runtime.v1.Mount
-	22, // 19: k3d.runtime.v1.NodeList.nodes:type_name -> k3d.runtime.v1.Node
-	26, // 20: k3d.runtime.v1.ExecInput.start:type_name -> k3d.runtime.v1.ExecStart
-	1,  // 21: k3d.runtime.v1.ExecInput.close_stdin:type_name -> k3d.runtime.v1.Empty
-	29, // 22: k3d.runtime.v1.ExecAllInput.start:type_name -> k3d.runtime.v1.ExecAllStart
-	1,  // 23: k3d.runtime.v1.ExecAllInput.close_stdin:type_name -> k3d.runtime.v1.Empty
-	31, // 24: k3d.runtime.v1.ExecAllOutput.result:type_name -> k3d.runtime.v1.ExecAllResult
-	35, // 25: k3d.runtime.v1.CopyToNodeInput.start:type_name -> k3d.runtime.v1.CopyToNodeStart
-	0,  // 26: k3d.runtime.v1.ErrorDetail.kind:type_name -> k3d.runtime.v1.ErrorKind
-	2,  // 27: k3d.runtime.v1.Runtime.Info:input_type -> k3d.runtime.v1.InfoRequest
-	6,  // 28: k3d.runtime.v1.Runtime.CreateNetwork:input_type -> k3d.runtime.v1.NetworkSpec
-	4,  // 29: k3d.runtime.v1.Runtime.InspectNetwork:input_type -> k3d.runtime.v1.NameRequest
-	5,  // 30: k3d.runtime.v1.Runtime.ListNetworks:input_type -> k3d.runtime.v1.Selector
-	4,  // 31: k3d.runtime.v1.Runtime.DeleteNetwork:input_type -> k3d.runtime.v1.NameRequest
-	9,  // 32: k3d.runtime.v1.Runtime.ConnectNetwork:input_type -> k3d.runtime.v1.ConnectNetworkRequest
-	10, // 33: k3d.runtime.v1.Runtime.DisconnectNetwork:input_type -> k3d.runtime.v1.DisconnectNetworkRequest
-	11, // 34: k3d.runtime.v1.Runtime.CreateVolume:input_type -> k3d.runtime.v1.VolumeSpec
-	4,  // 35: k3d.runtime.v1.Runtime.InspectVolume:input_type -> k3d.runtime.v1.NameRequest
-	5,  // 36: k3d.runtime.v1.Runtime.ListVolumes:input_type -> k3d.runtime.v1.Selector
-	4,  // 37: k3d.runtime.v1.Runtime.DeleteVolume:input_type -> k3d.runtime.v1.NameRequest
-	19, // 38: k3d.runtime.v1.Runtime.CreateNode:input_type -> k3d.runtime.v1.NodeSpec
-	4,  // 39: k3d.runtime.v1.Runtime.StartNode:input_type -> k3d.runtime.v1.NameRequest
-	24, // 40: k3d.runtime.v1.Runtime.StopNode:input_type -> k3d.runtime.v1.StopNodeRequest
-	25, // 41: k3d.runtime.v1.Runtime.KillNode:input_type -> k3d.runtime.v1.KillNodeRequest
-	4,  // 42: k3d.runtime.v1.Runtime.DeleteNode:input_type -> k3d.runtime.v1.NameRequest
-	4,  // 43: k3d.runtime.v1.Runtime.InspectNode:input_type -> k3d.runtime.v1.NameRequest
-	5,  // 44: k3d.runtime.v1.Runtime.ListNodes:input_type -> k3d.runtime.v1.Selector
-	27, // 45: k3d.runtime.v1.Runtime.Exec:input_type -> k3d.runtime.v1.ExecInput
-	30, // 46: k3d.runtime.v1.Runtime.ExecAll:input_type -> k3d.runtime.v1.ExecAllInput
-	33, // 47: k3d.runtime.v1.Runtime.Logs:input_type -> k3d.runtime.v1.LogsRequest
-	36, // 48: k3d.runtime.v1.Runtime.CopyToNode:input_type -> k3d.runtime.v1.CopyToNodeInput
-	37, // 49: k3d.runtime.v1.Runtime.ReadFile:input_type -> k3d.runtime.v1.ReadFileRequest
-	38, // 50: k3d.runtime.v1.Runtime.ImageExists:input_type -> k3d.runtime.v1.ImageRef
-	34, // 51: k3d.runtime.v1.Runtime.ImageLoad:input_type -> k3d.runtime.v1.Chunk
-	41, // 52: k3d.runtime.v1.Runtime.ImageSave:input_type -> k3d.runtime.v1.ImageSaveRequest
-	42, // 53: k3d.runtime.v1.Runtime.ImageTag:input_type -> k3d.runtime.v1.ImageTagRequest
-	38, // 54: k3d.runtime.v1.Runtime.ImageInspect:input_type -> k3d.runtime.v1.ImageRef
-	44, // 55: k3d.runtime.v1.Runtime.ImagePull:input_type -> k3d.runtime.v1.ImagePullRequest
-	3,  // 56: k3d.runtime.v1.Runtime.Info:output_type -> k3d.runtime.v1.RuntimeInfo
-	7,  // 57: k3d.runtime.v1.Runtime.CreateNetwork:output_type -> k3d.runtime.v1.Network
-	7,  // 58: k3d.runtime.v1.Runtime.InspectNetwork:output_type -> k3d.runtime.v1.Network
-	8,  // 59: k3d.runtime.v1.Runtime.ListNetworks:output_type -> k3d.runtime.v1.NetworkList
-	1,  // 60: k3d.runtime.v1.Runtime.DeleteNetwork:output_type -> k3d.runtime.v1.Empty
-	1,  // 61: k3d.runtime.v1.Runtime.ConnectNetwork:output_type -> k3d.runtime.v1.Empty
-	1,  // 62: k3d.runtime.v1.Runtime.DisconnectNetwork:output_type -> k3d.runtime.v1.Empty
-	12, // 63: k3d.runtime.v1.Runtime.CreateVolume:output_type -> k3d.runtime.v1.Volume
-	12, // 64: k3d.runtime.v1.Runtime.InspectVolume:output_type -> k3d.runtime.v1.Volume
-	13, // 65: k3d.runtime.v1.Runtime.ListVolumes:output_type -> k3d.runtime.v1.VolumeList
-	1,  // 66: k3d.runtime.v1.Runtime.DeleteVolume:output_type -> k3d.runtime.v1.Empty
-	22, // 67: k3d.runtime.v1.Runtime.CreateNode:output_type -> k3d.runtime.v1.Node
-	1,  // 68: k3d.runtime.v1.Runtime.StartNode:output_type -> k3d.runtime.v1.Empty
-	1,  // 69: k3d.runtime.v1.Runtime.StopNode:output_type -> k3d.runtime.v1.Empty
-	1,  // 70: k3d.runtime.v1.Runtime.KillNode:output_type -> k3d.runtime.v1.Empty
-	1,  // 71: k3d.runtime.v1.Runtime.DeleteNode:output_type -> k3d.runtime.v1.Empty
-	22, // 72: k3d.runtime.v1.Runtime.InspectNode:output_type -> k3d.runtime.v1.Node
-	23, // 73: k3d.runtime.v1.Runtime.ListNodes:output_type -> k3d.runtime.v1.NodeList
-	28, // 74: k3d.runtime.v1.Runtime.Exec:output_type -> k3d.runtime.v1.ExecOutput
-	32, // 75: k3d.runtime.v1.Runtime.ExecAll:output_type -> k3d.runtime.v1.ExecAllOutput
-	34, // 76: k3d.runtime.v1.Runtime.Logs:output_type -> k3d.runtime.v1.Chunk
-	1,  // 77: k3d.runtime.v1.Runtime.CopyToNode:output_type -> k3d.runtime.v1.Empty
-	34, // 78: k3d.runtime.v1.Runtime.ReadFile:output_type -> k3d.runtime.v1.Chunk
-	39, // 79: k3d.runtime.v1.Runtime.ImageExists:output_type -> k3d.runtime.v1.ImageExistsReply
-	40, // 80: k3d.runtime.v1.Runtime.ImageLoad:output_type -> k3d.runtime.v1.ImageLoadReply
-	34, // 81: k3d.runtime.v1.Runtime.ImageSave:output_type -> k3d.runtime.v1.Chunk
-	1,  // 82: k3d.runtime.v1.Runtime.ImageTag:output_type -> k3d.runtime.v1.Empty
-	43, // 83: k3d.runtime.v1.Runtime.ImageInspect:output_type -> k3d.runtime.v1.Image
-	45, // 84: k3d.runtime.v1.Runtime.ImagePull:output_type -> k3d.runtime.v1.PullProgress
-	56, // [56:85] is the sub-list for method output_type
-	27, // [27:56] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	20, // 14: k3d.runtime.v1.NodeSpec.ulimits:type_name -> k3d.runtime.v1.Ulimit
+	54, // 15: k3d.runtime.v1.Node.labels:type_name -> k3d.runtime.v1.Node.LabelsEntry
+	21, // 16: k3d.runtime.v1.Node.state:type_name -> k3d.runtime.v1.NodeState
+	22, // 17: k3d.runtime.v1.Node.networks:type_name -> k3d.runtime.v1.NodeNetwork
+	15, // 18: k3d.runtime.v1.Node.ports:type_name -> k3d.runtime.v1.PortMapping
+	16, // 19: k3d.runtime.v1.Node.mounts:type_name -> k3d.runtime.v1.Mount
+	20, // 20: k3d.runtime.v1.Node.ulimits:type_name -> k3d.runtime.v1.Ulimit
+	23, // 21: k3d.runtime.v1.NodeList.nodes:type_name -> k3d.runtime.v1.Node
+	27, // 22: k3d.runtime.v1.ExecInput.start:type_name -> k3d.runtime.v1.ExecStart
+	1,  // 23: k3d.runtime.v1.ExecInput.close_stdin:type_name -> k3d.runtime.v1.Empty
+	30, // 24: k3d.runtime.v1.ExecAllInput.start:type_name -> k3d.runtime.v1.ExecAllStart
+	1,  // 25: k3d.runtime.v1.ExecAllInput.close_stdin:type_name -> k3d.runtime.v1.Empty
+	32, // 26: k3d.runtime.v1.ExecAllOutput.result:type_name -> k3d.runtime.v1.ExecAllResult
+	36, // 27: k3d.runtime.v1.CopyToNodeInput.start:type_name -> k3d.runtime.v1.CopyToNodeStart
+	0,  // 28: k3d.runtime.v1.ErrorDetail.kind:type_name -> k3d.runtime.v1.ErrorKind
+	2,  // 29: k3d.runtime.v1.Runtime.Info:input_type -> k3d.runtime.v1.InfoRequest
+	6,  // 30: k3d.runtime.v1.Runtime.CreateNetwork:input_type -> k3d.runtime.v1.NetworkSpec
+	4,  // 31: k3d.runtime.v1.Runtime.InspectNetwork:input_type -> k3d.runtime.v1.NameRequest
+	5,  // 32: k3d.runtime.v1.Runtime.ListNetworks:input_type -> k3d.runtime.v1.Selector
+	4,  // 33: k3d.runtime.v1.Runtime.DeleteNetwork:input_type -> k3d.runtime.v1.NameRequest
+	9,  // 34: k3d.runtime.v1.Runtime.ConnectNetwork:input_type -> k3d.runtime.v1.ConnectNetworkRequest
+	10, // 35: k3d.runtime.v1.Runtime.DisconnectNetwork:input_type -> k3d.runtime.v1.DisconnectNetworkRequest
+	11, // 36: k3d.runtime.v1.Runtime.CreateVolume:input_type -> k3d.runtime.v1.VolumeSpec
+	4,  // 37: k3d.runtime.v1.Runtime.InspectVolume:input_type -> k3d.runtime.v1.NameRequest
+	5,  // 38: k3d.runtime.v1.Runtime.ListVolumes:input_type -> k3d.runtime.v1.Selector
+	4,  // 39: k3d.runtime.v1.Runtime.DeleteVolume:input_type -> k3d.runtime.v1.NameRequest
+	19, // 40: k3d.runtime.v1.Runtime.CreateNode:input_type -> k3d.runtime.v1.NodeSpec
+	4,  // 41: k3d.runtime.v1.Runtime.StartNode:input_type -> k3d.runtime.v1.NameRequest
+	25, // 42: k3d.runtime.v1.Runtime.StopNode:input_type -> k3d.runtime.v1.StopNodeRequest
+	26, // 43: k3d.runtime.v1.Runtime.KillNode:input_type -> k3d.runtime.v1.KillNodeRequest
+	4,  // 44: k3d.runtime.v1.Runtime.DeleteNode:input_type -> k3d.runtime.v1.NameRequest
+	4,  // 45: k3d.runtime.v1.Runtime.InspectNode:input_type -> k3d.runtime.v1.NameRequest
+	5,  // 46: k3d.runtime.v1.Runtime.ListNodes:input_type -> k3d.runtime.v1.Selector
+	28, // 47: k3d.runtime.v1.Runtime.Exec:input_type -> k3d.runtime.v1.ExecInput
+	31, // 48: k3d.runtime.v1.Runtime.ExecAll:input_type -> k3d.runtime.v1.ExecAllInput
+	34, // 49: k3d.runtime.v1.Runtime.Logs:input_type -> k3d.runtime.v1.LogsRequest
+	37, // 50: k3d.runtime.v1.Runtime.CopyToNode:input_type -> k3d.runtime.v1.CopyToNodeInput
+	38, // 51: k3d.runtime.v1.Runtime.ReadFile:input_type -> k3d.runtime.v1.ReadFileRequest
+	39, // 52: k3d.runtime.v1.Runtime.ImageExists:input_type -> k3d.runtime.v1.ImageRef
+	35, // 53: k3d.runtime.v1.Runtime.ImageLoad:input_type -> k3d.runtime.v1.Chunk
+	42, // 54: k3d.runtime.v1.Runtime.ImageSave:input_type -> k3d.runtime.v1.ImageSaveRequest
+	43, // 55: k3d.runtime.v1.Runtime.ImageTag:input_type -> k3d.runtime.v1.ImageTagRequest
+	39, // 56: k3d.runtime.v1.Runtime.ImageInspect:input_type -> k3d.runtime.v1.ImageRef
+	45, // 57: k3d.runtime.v1.Runtime.ImagePull:input_type -> k3d.runtime.v1.ImagePullRequest
+	3,  // 58: k3d.runtime.v1.Runtime.Info:output_type -> k3d.runtime.v1.RuntimeInfo
+	7,  // 59: k3d.runtime.v1.Runtime.CreateNetwork:output_type -> k3d.runtime.v1.Network
+	7,  // 60: k3d.runtime.v1.Runtime.InspectNetwork:output_type -> k3d.runtime.v1.Network
+	8,  // 61: k3d.runtime.v1.Runtime.ListNetworks:output_type -> k3d.runtime.v1.NetworkList
+	1,  // 62: k3d.runtime.v1.Runtime.DeleteNetwork:output_type -> k3d.runtime.v1.Empty
+	1,  // 63: k3d.runtime.v1.Runtime.ConnectNetwork:output_type -> k3d.runtime.v1.Empty
+	1,  // 64: k3d.runtime.v1.Runtime.DisconnectNetwork:output_type -> k3d.runtime.v1.Empty
+	12, // 65: k3d.runtime.v1.Runtime.CreateVolume:output_type -> k3d.runtime.v1.Volume
+	12, // 66: k3d.runtime.v1.Runtime.InspectVolume:output_type -> k3d.runtime.v1.Volume
+	13, // 67: k3d.runtime.v1.Runtime.ListVolumes:output_type -> k3d.runtime.v1.VolumeList
+	1,  // 68: k3d.runtime.v1.Runtime.DeleteVolume:output_type -> k3d.runtime.v1.Empty
+	23, // 69: k3d.runtime.v1.Runtime.CreateNode:output_type -> k3d.runtime.v1.Node
+	1,  // 70: k3d.runtime.v1.Runtime.StartNode:output_type -> k3d.runtime.v1.Empty
+	1,  // 71: k3d.runtime.v1.Runtime.StopNode:output_type -> k3d.runtime.v1.Empty
+	1,  // 72: k3d.runtime.v1.Runtime.KillNode:output_type -> k3d.runtime.v1.Empty
+	1,  // 73: k3d.runtime.v1.Runtime.DeleteNode:output_type -> k3d.runtime.v1.Empty
+	23, // 74: k3d.runtime.v1.Runtime.InspectNode:output_type -> k3d.runtime.v1.Node
+	24, // 75: k3d.runtime.v1.Runtime.ListNodes:output_type -> k3d.runtime.v1.NodeList
+	29, // 76: k3d.runtime.v1.Runtime.Exec:output_type -> k3d.runtime.v1.ExecOutput
+	33, // 77: k3d.runtime.v1.Runtime.ExecAll:output_type -> k3d.runtime.v1.ExecAllOutput
+	35, // 78: k3d.runtime.v1.Runtime.Logs:output_type -> k3d.runtime.v1.Chunk
+	1,  // 79: k3d.runtime.v1.Runtime.CopyToNode:output_type -> k3d.runtime.v1.Empty
+	35, // 80: k3d.runtime.v1.Runtime.ReadFile:output_type -> k3d.runtime.v1.Chunk
+	40, // 81: k3d.runtime.v1.Runtime.ImageExists:output_type -> k3d.runtime.v1.ImageExistsReply
+	41, // 82: k3d.runtime.v1.Runtime.ImageLoad:output_type -> k3d.runtime.v1.ImageLoadReply
+	35, // 83: k3d.runtime.v1.Runtime.ImageSave:output_type -> k3d.runtime.v1.Chunk
+	1,  // 84: k3d.runtime.v1.Runtime.ImageTag:output_type -> k3d.runtime.v1.Empty
+	44, // 85: k3d.runtime.v1.Runtime.ImageInspect:output_type -> k3d.runtime.v1.Image
+	46, // 86: k3d.runtime.v1.Runtime.ImagePull:output_type -> k3d.runtime.v1.PullProgress
+	58, // [58:87] is the sub-list for method output_type
+	29, // [29:58] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_runtime_proto_init() }
@@ -3636,26 +3757,26 @@ func file_runtime_proto_init() {
 	if File_runtime_proto != nil {
 		return
 	}
-	file_runtime_proto_msgTypes[26].OneofWrappers = []any{
+	file_runtime_proto_msgTypes[27].OneofWrappers = []any{
 		(*ExecInput_Start)(nil),
 		(*ExecInput_Stdin)(nil),
 		(*ExecInput_CloseStdin)(nil),
 	}
-	file_runtime_proto_msgTypes[27].OneofWrappers = []any{
+	file_runtime_proto_msgTypes[28].OneofWrappers = []any{
 		(*ExecOutput_Stdout)(nil),
 		(*ExecOutput_Stderr)(nil),
 		(*ExecOutput_ExitCode)(nil),
 	}
-	file_runtime_proto_msgTypes[29].OneofWrappers = []any{
+	file_runtime_proto_msgTypes[30].OneofWrappers = []any{
 		(*ExecAllInput_Start)(nil),
 		(*ExecAllInput_Stdin)(nil),
 		(*ExecAllInput_CloseStdin)(nil),
 	}
-	file_runtime_proto_msgTypes[31].OneofWrappers = []any{
+	file_runtime_proto_msgTypes[32].OneofWrappers = []any{
 		(*ExecAllOutput_Result)(nil),
 		(*ExecAllOutput_StdinBytes)(nil),
 	}
-	file_runtime_proto_msgTypes[35].OneofWrappers = []any{
+	file_runtime_proto_msgTypes[36].OneofWrappers = []any{
 		(*CopyToNodeInput_Start)(nil),
 		(*CopyToNodeInput_Data)(nil),
 	}
@@ -3665,7 +3786,7 @@ func file_runtime_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runtime_proto_rawDesc), len(file_runtime_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   53,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -123,6 +123,7 @@ func SampleNode(name string) backends.Node {
 			{Type: backends.MountBind, Source: "/etc/x", Target: "/etc/x", ReadOnly: true},
 			{Type: backends.MountTmpfs, Target: "/run", TmpfsSize: 64 << 20}},
 		Privileged: true, RestartPolicy: backends.RestartUnlessStopped, MemoryLimit: 1 << 30,
+		Ulimits: []backends.Ulimit{{Name: "nofile", Soft: 1024, Hard: 4096}}, HostPID: true, GPUs: "all",
 		Created: t0.Add(-time.Minute),
 	}
 }
@@ -204,6 +205,7 @@ func (f *Fake) CreateNode(ctx context.Context, spec backends.NodeSpec) (backends
 		Env: spec.Env, Cmd: append(append([]string{}, spec.Entrypoint...), spec.Cmd...),
 		State: backends.NodeState{Status: backends.StatusCreated}, Ports: spec.Ports, Mounts: spec.Mounts,
 		Privileged: spec.Privileged, RestartPolicy: spec.RestartPolicy, MemoryLimit: spec.MemoryLimit,
+		Ulimits: spec.Ulimits, HostPID: spec.HostPID, GPUs: spec.GPUs,
 	}
 	for _, a := range spec.Networks {
 		n.Networks = append(n.Networks, backends.NodeNetwork{Network: a.Network, IPv4: a.IPv4, Aliases: a.Aliases})

@@ -1,12 +1,16 @@
 package app
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/k3d/k3d/engine"
 	"github.com/k3d/k3d/engine/kubeconfig"
+
+	"sigs.k8s.io/yaml"
 )
 
 // kubeconfigPath is the file create merges into and delete cleans: the first
@@ -27,7 +31,31 @@ func (env *Env) kubeconfigPath() (string, error) {
 type GetKubeconfigCmd struct {
 	Names  []string `predictor:"cluster" arg:"" optional:"" help:"Clusters (default ${default_cluster})."`
 	All    bool     `short:"a" help:"Every cluster."`
-	Output string   `short:"o" default:"-" placeholder:"FILE|-" help:"Write to FILE (merged into it) instead of stdout."`
+	Output string   `short:"o" default:"-" placeholder:"yaml|json|FILE" help:"Print as yaml (default) or json, or write to FILE (merged into it; ./json for a file of that name)."`
+}
+
+// printKubeconfig writes kc (YAML) to stdout in the format -o asks for; json
+// is what ` + "`kubectl config view -o json`" + ` prints.
+func (c *GetKubeconfigCmd) printKubeconfig(env *Env, kc []byte) error {
+	if c.Output == "json" {
+		j, err := yaml.YAMLToJSON(kc)
+		if err != nil {
+			return fmt.Errorf("get kubeconfig: encode json: %w", err)
+		}
+		var out bytes.Buffer
+		if err := json.Indent(&out, j, "", "  "); err != nil {
+			return fmt.Errorf("get kubeconfig: encode json: %w", err)
+		}
+		out.WriteByte('\n')
+		kc = out.Bytes()
+	}
+	_, err := env.Stdout.Write(kc)
+	return err
+}
+
+// toStdout is whether -o names a format rather than a file.
+func (c *GetKubeconfigCmd) toStdout() bool {
+	return c.Output == "-" || c.Output == "yaml" || c.Output == "json"
 }
 
 func (c *GetKubeconfigCmd) Run(env *Env) error {
@@ -44,7 +72,7 @@ func (c *GetKubeconfigCmd) Run(env *Env) error {
 				return fmt.Errorf("get kubeconfig: there are no clusters: create one with `k3d create cluster`")
 			}
 		}
-		if c.Output != "-" {
+		if !c.toStdout() {
 			for _, n := range names {
 				if err := e.MergeKubeconfig(env.ctx, n, c.Output, false); err != nil {
 					return fmt.Errorf("get kubeconfig %s: %w", n, err)
@@ -58,8 +86,7 @@ func (c *GetKubeconfigCmd) Run(env *Env) error {
 			if err != nil {
 				return fmt.Errorf("get kubeconfig %s: %w", names[0], err)
 			}
-			_, err = env.Stdout.Write(kc)
-			return err
+			return c.printKubeconfig(env, kc)
 		}
 		// Several clusters print as one kubeconfig, merged in a scratch file.
 		dir, err := os.MkdirTemp("", "k3d-kubeconfig-")
@@ -77,8 +104,7 @@ func (c *GetKubeconfigCmd) Run(env *Env) error {
 		if err != nil {
 			return fmt.Errorf("get kubeconfig: %w", err)
 		}
-		_, err = env.Stdout.Write(b)
-		return err
+		return c.printKubeconfig(env, b)
 	})
 }
 
