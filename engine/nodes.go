@@ -41,6 +41,9 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 	if err != nil {
 		return nil, err
 	}
+	if err := backends.CheckUlimits(o.Ulimits); err != nil {
+		return nil, invalidf("--runtime-ulimit: %v", err)
+	}
 	var extraArgs []string
 	for _, s := range o.K3sArgs {
 		a, err := flagspec.ParseK3sArg(s)
@@ -137,6 +140,9 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 		maps.Copy(s.Labels, extraLabels)
 		if mem > 0 {
 			s.MemoryLimit = mem
+		}
+		if len(o.Ulimits) > 0 {
+			s.Ulimits = o.Ulimits
 		}
 		if gateway != "" {
 			s.ExtraHosts = []backends.HostEntry{{Hostname: hostGatewayName, IP: gateway}}
@@ -341,6 +347,10 @@ func nodeSpecFrom(tmpl backends.Node, name string, role Role, image, joinURL, ve
 		Privileged:    true, // see clusterPlan.k3sSpec
 		RestartPolicy: backends.RestartUnlessStopped,
 		MemoryLimit:   mem,
+		// A node joins with what the cluster's nodes were made with.
+		Ulimits: tmpl.Ulimits,
+		HostPID: tmpl.HostPID,
+		GPUs:    tmpl.GPUs,
 	}
 }
 

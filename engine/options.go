@@ -3,6 +3,7 @@ package engine
 import (
 	"time"
 
+	"github.com/k3d/k3d/backends"
 	"github.com/k3d/k3d/engine/hostadapt"
 )
 
@@ -67,6 +68,12 @@ type CreateClusterOptions struct {
 	Registries ClusterRegistries
 	// HostAliases go into every node's /etc/hosts and CoreDNS's NodeHosts.
 	HostAliases []HostAlias
+	// Ulimits, HostPID and GPUs apply to every server and agent
+	// (--runtime-ulimit, --host-pid-mode, --gpus).
+	Ulimits []backends.Ulimit
+	HostPID bool
+	// GPUs is "all" or a count; empty for none.
+	GPUs string
 }
 
 // File is a host file copied into the nodes its filters select (default:
@@ -112,6 +119,8 @@ type CreateNodeOptions struct {
 	Env []string
 	// Labels are KEY=VALUE container labels.
 	Labels []string
+	// Ulimits replace those the cluster's nodes of the role have.
+	Ulimits []backends.Ulimit
 	// HostAdapt turns host adaptations off (hostadapt.ParseDisabled).
 	HostAdapt map[hostadapt.ID]bool
 }

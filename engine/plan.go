@@ -275,6 +275,9 @@ func (p *clusterPlan) k3sSpec(ref nodefilter.NodeRef, global map[string]string, 
 		RestartPolicy: backends.RestartUnlessStopped,
 		MemoryLimit:   mem,
 		ExtraHosts:    hosts,
+		Ulimits:       p.opts.Ulimits,
+		HostPID:       p.opts.HostPID,
+		GPUs:          p.opts.GPUs,
 	}
 }
 

@@ -56,6 +56,12 @@ func (e *Engine) planCluster(ctx context.Context, o CreateClusterOptions) (p *cl
 			return nil, err
 		}
 	}
+	if err := backends.CheckUlimits(o.Ulimits); err != nil {
+		return nil, invalidf("--runtime-ulimit: %v", err)
+	}
+	if _, err := backends.GPUCount(o.GPUs); err != nil {
+		return nil, invalidf("--gpus: %v", err)
+	}
 	if p.serversMem, err = parseMemory("--servers-memory", o.ServersMemory); err != nil {
 		return nil, err
 	}

@@ -117,6 +117,14 @@ func badInputs(runtime string) []badInput {
 		{"edit a node that is not a load balancer", []string{"node", "edit", "k3d-{existing}-agent-0", "--port-add", "8080:80"}, nil, "load balancer"},
 		// Runtimes.
 		{"unknown runtime", []string{"--runtime", "nosuchruntime", "create", "cluster", "{name}", "--image", "{image}"}, nil, "nosuchruntime"},
+		// Runtime options.
+		{"--runtime-ulimit of an unknown resource", create("--runtime-ulimit", "openfiles=1024:1024"), nil, "--runtime-ulimit"},
+		{"--runtime-ulimit without a hard limit", create("--runtime-ulimit", "nofile=1024"), nil, "NAME=SOFT:HARD"},
+		{"--runtime-ulimit soft above hard", create("--runtime-ulimit", "nofile=2048:1024"), nil, "above the hard limit"},
+		{"--gpus that is not a count", create("--gpus", "some"), nil, "--gpus"},
+		// This host has no GPU runtime: the runtime's refusal says what to install.
+		{"--gpus on a host without GPUs", create("--gpus", "all"), nil, "NVIDIA Container Toolkit"},
+		{"node --runtime-ulimit of an unknown resource", []string{"create", "node", "{name}", "--cluster", "{existing}", "--runtime-ulimit", "files=1:1", "--image", "{image}"}, nil, "--runtime-ulimit"},
 		// Nodes.
 		{"node into a missing cluster", []string{"create", "node", "{name}", "--cluster", "{name}", "--image", "{image}"}, nil, "{name}"},
 		{"node with an unknown role", []string{"create", "node", "{name}", "--cluster", "{existing}", "--role", "boss", "--image", "{image}"}, nil, "boss"},
@@ -129,7 +137,7 @@ func badInputs(runtime string) []badInput {
 		{"config with an unknown field", []string{"create", "cluster", "--config", "{testdata}/unknown-field.yaml"}, cfgEnv, "unknown-field.yaml:6: agnets: unknown field"},
 		{"config that is a Namespace", []string{"create", "cluster", "{name}", "--config", "{testdata}/namespace.yaml"}, cfgEnv, "is not a k3d config"},
 		{"config of an older apiVersion", []string{"create", "cluster", "--config", "{testdata}/v1alpha4.yaml"}, cfgEnv, "k3d config migrate"},
-		{"config asking for what is not built yet", []string{"create", "cluster", "--config", "{testdata}/unsupported.yaml"}, cfgEnv, "options.runtime.ulimits: not supported yet"},
+		{"config asking for what is not built yet", []string{"create", "cluster", "--config", "{testdata}/unsupported.yaml"}, cfgEnv, "options.k3d.nodeHookActions: not supported yet"},
 		{"config using a missing registry", []string{"create", "cluster", "--config", "{testdata}/registries.yaml"}, cfgEnv, "k3d-e2e-nosuchregistry does not exist"},
 		{"config filter past the last agent", []string{"create", "cluster", "--config", "{testdata}/filter-past-agents.yaml"}, cfgEnv, "agent:3"},
 		{"config that is a directory", []string{"create", "cluster", "{name}", "--config", "{testdata}"}, nil, "is a directory"},

@@ -80,6 +80,7 @@ func imageSpec(ctx context.Context) (imagebuild.Spec, error) {
 			{Path: "/bin/ctr", Mode: os.ModeSymlink | 0o777, Linkname: "k3s"},
 			{Path: "/bin/kubectl", Mode: os.ModeSymlink | 0o777, Linkname: "k3s"},
 			{Path: "/bin/crictl", Mode: os.ModeSymlink | 0o777, Linkname: "k3s"},
+			{Path: "/bin/cat", Mode: os.ModeSymlink | 0o777, Linkname: "k3s"},
 			{Path: "/tmp", Mode: os.ModeDir | os.ModeSticky | 0o777},
 			{Path: "/etc/rancher/k3s", Mode: os.ModeDir | 0o755},
 			{Path: "/etc/rancher/node", Mode: os.ModeDir | 0o755},

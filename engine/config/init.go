@@ -56,6 +56,12 @@ options:
     # name: docker           # this project's addition: docker, podman or containerd
     # serversMemory: 1g
     # agentsMemory: 512m
+    # hostPidMode: false     # servers and agents in the host's PID namespace
+    # gpuRequest: all        # or a count: the host's GPUs for servers and agents
+    ulimits: []
+    #  - name: nofile
+    #    soft: 65536
+    #    hard: 65536
     labels: []
     #  - label: team=platform
     #    nodeFilters: [all]
@@ -74,7 +80,6 @@ registries:
 #     hostnames: [db.local, db]
 # Not supported yet here (a file that sets them is refused):
 # manifests, options.k3d.disableImageVolume,
-# options.k3d.loadbalancer.configOverrides, options.runtime.gpuRequest,
-# options.runtime.hostPidMode, options.runtime.ulimits.
+# options.k3d.loadbalancer.configOverrides, options.k3d.nodeHookActions.
 `, APIVersion, KindSimple, name, image)
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/k3d/k3d/backends"
 	"github.com/k3d/k3d/engine"
 	"github.com/k3d/k3d/engine/flagspec"
 	"github.com/k3d/k3d/engine/nodefilter"
@@ -25,9 +26,6 @@ var unsupported = []struct {
 	{[]string{"options", "k3d", "disableImageVolume"}, "running without the image volume"},
 	{[]string{"options", "k3d", "loadbalancer", "configOverrides"}, "load balancer overrides"},
 	{[]string{"options", "k3d", "nodeHookActions"}, "node hook actions"},
-	{[]string{"options", "runtime", "gpuRequest"}, "GPUs"},
-	{[]string{"options", "runtime", "hostPidMode"}, "the host's PID namespace"},
-	{[]string{"options", "runtime", "ulimits"}, "ulimits"},
 }
 
 // checkUnsupported refuses a file that asks for a feature not built yet. A
@@ -69,6 +67,8 @@ func (f *File) Options(lookupEnv func(string) (string, bool)) (engine.CreateClus
 		NoRollback:       s.Options.K3d.DisableRollback,
 		ServersMemory:    s.Options.Runtime.ServersMemory,
 		AgentsMemory:     s.Options.Runtime.AgentsMemory,
+		HostPID:          s.Options.Runtime.HostPidMode,
+		GPUs:             s.Options.Runtime.GPURequest,
 		UpdateKubeconfig: orTrue(s.Options.Kubeconfig.UpdateDefaultKubeconfig),
 		SwitchContext:    orTrue(s.Options.Kubeconfig.SwitchCurrentContext),
 		NoWait:           !orTrue(s.Options.K3d.Wait),
@@ -185,6 +185,15 @@ func (f *File) Options(lookupEnv func(string) (string, bool)) (engine.CreateClus
 		o.Files = append(o.Files, engine.File{Source: src, Destination: nf.Destination, Filters: chain})
 	}
 	o.Registries = registries(s.Registries)
+	for i, u := range s.Options.Runtime.Ulimits {
+		o.Ulimits = append(o.Ulimits, backends.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+		if err := backends.CheckUlimits(o.Ulimits); err != nil {
+			return o, "", f.errorf([]string{"options", "runtime", "ulimits", strconv.Itoa(i)}, "%v", err)
+		}
+	}
+	if _, err := backends.GPUCount(s.Options.Runtime.GPURequest); err != nil {
+		return o, "", f.errorf([]string{"options", "runtime", "gpuRequest"}, "%v", err)
+	}
 	for i, h := range s.HostAliases {
 		if _, err := netip.ParseAddr(h.IP); err != nil {
 			return o, "", f.errorf([]string{"hostAliases", strconv.Itoa(i), "ip"}, "%q is not an IP address", h.IP)

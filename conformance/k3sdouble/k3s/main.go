@@ -78,8 +78,26 @@ func Main(ctx context.Context, env Env) int {
 		return runKubectl(ctx, env, env.Args[1:])
 	case "crictl":
 		return runCrictl(ctx, env, env.Args[1:])
+	case "cat":
+		return runCat(env, env.Args[1:])
 	}
 	return runK3s(ctx, env, env.Args[1:])
+}
+
+// runCat is the one busybox applet of the rancher/k3s image tests read
+// node state with (/proc/self/limits, /proc/1/cmdline).
+func runCat(env Env, files []string) int {
+	code := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "cat: %v\n", err)
+			code = 1
+			continue
+		}
+		env.Stdout.Write(b)
+	}
+	return code
 }
 
 func runK3s(ctx context.Context, env Env, args []string) int {

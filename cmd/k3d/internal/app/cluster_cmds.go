@@ -60,6 +60,9 @@ type CreateClusterCmd struct {
 	HostAliases   []string `name:"host-alias" sep:"none" placeholder:"IP:NAME[,NAME]" help:"Add /etc/hosts entries to every node and to CoreDNS, e.g. 192.168.1.10:db.local,db (repeatable)."`
 	ServersMemory string   `name:"servers-memory" help:"Memory limit per server, e.g. 1g."`
 	AgentsMemory  string   `name:"agents-memory" help:"Memory limit per agent, e.g. 512m."`
+	Ulimits       []string `name:"runtime-ulimit" sep:"none" placeholder:"NAME=SOFT:HARD" help:"Resource limit for every server and agent, e.g. nofile=65536:65536 (repeatable)."`
+	HostPIDMode   bool     `name:"host-pid-mode" help:"Run servers and agents in the host's PID namespace."`
+	GPUs          string   `name:"gpus" placeholder:"all|N" help:"Give servers and agents the host's GPUs (Docker: NVIDIA device driver; Podman, containerd: CDI spec for nvidia.com/gpu)."`
 
 	HostAdapt string `name:"host-adapt" env:"K3D_HOST_ADAPT" default:"auto" placeholder:"auto|off|-ID,..." help:"Adapt nodes to what the host cannot give them (auto); off, or turn single ones off: -userns, -cgroupv1, -oom-score-adj."`
 }
@@ -105,6 +108,10 @@ func (c *CreateClusterCmd) flagOptions() (engine.CreateClusterOptions, error) {
 	if err := checkNodeLabels(c.K3sNodeLabels); err != nil {
 		return engine.CreateClusterOptions{}, err
 	}
+	ulimits, err := engine.ParseUlimits(c.Ulimits)
+	if err != nil {
+		return engine.CreateClusterOptions{}, err
+	}
 	var aliases []engine.HostAlias
 	for _, s := range c.HostAliases {
 		a, err := engine.ParseHostAlias(s)
@@ -141,6 +148,9 @@ func (c *CreateClusterCmd) flagOptions() (engine.CreateClusterOptions, error) {
 		HostAdapt:        disabled,
 		Registries:       engine.ClusterRegistries{Create: c.RegistryCreate, Use: c.RegistryUse, ConfigFile: c.RegistryConfig},
 		HostAliases:      aliases,
+		Ulimits:          ulimits,
+		HostPID:          c.HostPIDMode,
+		GPUs:             c.GPUs,
 	}, nil
 }
 
@@ -197,6 +207,9 @@ func (c *CreateClusterCmd) options(env *Env, given map[string]bool) (engine.Crea
 	override(given["registry-config"], &o.Registries.ConfigFile, fo.Registries.ConfigFile)
 	o.Registries.Use = append(o.Registries.Use, fo.Registries.Use...)
 	o.HostAliases = append(o.HostAliases, fo.HostAliases...)
+	o.Ulimits = append(o.Ulimits, fo.Ulimits...)
+	override(given["host-pid-mode"], &o.HostPID, fo.HostPID)
+	override(given["gpus"], &o.GPUs, fo.GPUs)
 	// The file has no datastore section: the flags alone say it.
 	o.Datastore = fo.Datastore
 	o.Ports = append(o.Ports, fo.Ports...)

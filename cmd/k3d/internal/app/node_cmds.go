@@ -22,6 +22,7 @@ type CreateNodeCmd struct {
 	K3sLabels []string      `name:"k3s-node-label" sep:"none" placeholder:"KEY=VALUE" help:"Add a Kubernetes node label (k3s --node-label)."`
 	Env       []string      `short:"e" name:"env" sep:"none" placeholder:"KEY=VALUE" help:"Set an environment variable in the nodes."`
 	Labels    []string      `name:"label" aliases:"runtime-label" sep:"none" placeholder:"KEY=VALUE" help:"Add a container label to the nodes."`
+	Ulimits   []string      `name:"runtime-ulimit" sep:"none" placeholder:"NAME=SOFT:HARD" help:"Resource limit for the nodes, e.g. nofile=65536:65536 (default: the cluster's)."`
 	Wait      bool          `default:"true" negatable:"" help:"Wait until the nodes are ready (default true)."`
 	Timeout   time.Duration `default:"0s" help:"Bound the create (e.g. 2m); 0 means no bound."`
 	HostAdapt string        `name:"host-adapt" env:"K3D_HOST_ADAPT" default:"auto" placeholder:"auto|off|-ID,..." help:"Adapt nodes to the host (auto); off, or -userns, -cgroupv1, -oom-score-adj."`
@@ -41,12 +42,16 @@ func (c *CreateNodeCmd) Run(env *Env) error {
 	if err := checkNodeLabels(c.K3sLabels); err != nil {
 		return fmt.Errorf("create node %s: %w", c.Name, err)
 	}
+	ulimits, err := engine.ParseUlimits(c.Ulimits)
+	if err != nil {
+		return fmt.Errorf("create node %s: %w", c.Name, err)
+	}
 	k3sArgs := append(append([]string(nil), c.K3sArgs...), nodeLabelArgs(c.K3sLabels)...)
 	err = env.withEngine(env.ctx, func(e *engine.Engine) error {
 		nodes, err := e.CreateNodes(env.ctx, engine.CreateNodeOptions{
 			Name: c.Name, Cluster: c.Cluster, Role: role, Replicas: c.Replicas, Image: c.Image,
 			Memory: c.Memory, NoWait: !c.Wait, Timeout: c.Timeout, K3sArgs: k3sArgs, Env: c.Env, Labels: c.Labels,
-			HostAdapt: disabled,
+			Ulimits: ulimits, HostAdapt: disabled,
 		})
 		if err != nil {
 			return err
