@@ -253,7 +253,7 @@ func (e *Engine) ensureNetwork(ctx context.Context, p *clusterPlan, made *create
 }
 
 func (e *Engine) ensureImageVolume(ctx context.Context, p *clusterPlan, made *created) error {
-	if p.volume.exists {
+	if p.volume.exists || p.volume.name == "" {
 		return nil
 	}
 	labels := map[string]string{LabelApp: LabelAppValue, LabelCluster: p.name, LabelVersion: e.version}

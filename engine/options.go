@@ -47,7 +47,9 @@ type CreateClusterOptions struct {
 	NoLoadBalancer bool
 	// ImageVolume reuses an existing volume for image import (kept on delete).
 	ImageVolume string
-	Datastore   Datastore
+	// NoImageVolume makes the cluster without the shared image volume.
+	NoImageVolume bool
+	Datastore     Datastore
 	// NoWait returns once the nodes are started, without waiting for them
 	// to be ready (and without touching the kubeconfig).
 	NoWait bool

@@ -234,13 +234,16 @@ func (p *clusterPlan) k3sSpec(ref nodefilter.NodeRef, global map[string]string, 
 		// over its previous run's state (k3d v5 and kind do the same).
 		{Type: backends.MountTmpfs, Target: "/run"},
 		{Type: backends.MountTmpfs, Target: "/var/run"},
-		// Shared by all nodes so that image import copies a tarball once.
-		{Type: backends.MountVolume, Source: p.volume.name, Target: imageVolumeMountPath},
 		// /var/lib/rancher/k3s, /var/lib/kubelet, /var/lib/cni and /var/log
 		// are VOLUMEs of the rancher/k3s image: the runtime gives each node
 		// anonymous volumes there, so containerd's snapshots do not sit on
 		// the node's overlay root (overlay on overlay fails), and deleting
 		// the node removes them. Nothing to add here.
+	}
+	if p.volume.name != "" {
+		// Shared by all nodes so that image import keeps a tarball once
+		// (--keep-tarball); --no-image-volume leaves it out.
+		mounts = append(mounts, backends.Mount{Type: backends.MountVolume, Source: p.volume.name, Target: imageVolumeMountPath})
 	}
 	if role == RoleServer {
 		mounts = append(mounts, p.datastore.mounts...)

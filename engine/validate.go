@@ -182,6 +182,12 @@ func (e *Engine) planNetwork(ctx context.Context, p *clusterPlan) error {
 
 // planVolume decides whether the image volume is created or reused.
 func (e *Engine) planVolume(ctx context.Context, p *clusterPlan) error {
+	if p.opts.NoImageVolume {
+		if p.opts.ImageVolume != "" {
+			return invalidf("--no-image-volume and --image-vol %s contradict each other: leave one out", p.opts.ImageVolume)
+		}
+		return nil // image import streams into each node; only --keep-tarball needs the volume
+	}
 	if p.opts.ImageVolume != "" {
 		if _, err := e.rt.InspectVolume(ctx, p.opts.ImageVolume); err != nil {
 			if backends.IsNotFound(err) {

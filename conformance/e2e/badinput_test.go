@@ -117,6 +117,7 @@ func badInputs(runtime string) []badInput {
 		{"edit a node that is not a load balancer", []string{"node", "edit", "k3d-{existing}-agent-0", "--port-add", "8080:80"}, nil, "load balancer"},
 		// Runtimes.
 		{"unknown runtime", []string{"--runtime", "nosuchruntime", "create", "cluster", "{name}", "--image", "{image}"}, nil, "nosuchruntime"},
+		{"--no-image-volume with --image-vol", create("--no-image-volume", "--image-vol", "{name}-vol"), nil, "contradict"},
 		// Runtime options.
 		{"--runtime-ulimit of an unknown resource", create("--runtime-ulimit", "openfiles=1024:1024"), nil, "--runtime-ulimit"},
 		{"--runtime-ulimit without a hard limit", create("--runtime-ulimit", "nofile=1024"), nil, "NAME=SOFT:HARD"},

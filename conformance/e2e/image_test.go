@@ -311,3 +311,46 @@ func openOtherRuntime(ctx context.Context, t *testing.T, this string) (*backends
 	}
 	return nil, "no second runtime to import from (" + strings.Join(why, "; ") + ")"
 }
+
+// --no-image-volume makes no shared volume and mounts none, and image import
+// still reaches every node; only --keep-tarball, which needs the volume, is
+// refused with a reason.
+func TestNoImageVolume(t *testing.T) {
+	t.Parallel()
+	forEachRuntime(t, func(t *testing.T, r *runtimeEnv) {
+		ctx := context.Background()
+		s := newSession(t, r)
+		ref := "k3d-e2e-novol:" + r.name
+		var archive bytes.Buffer
+		if err := imagebuild.WriteArchive(&archive, importImageSpec(ref, 1<<20)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.rt.ImageLoad(ctx, &archive); err != nil {
+			t.Fatalf("load %s into %s: %v", ref, r.name, err)
+		}
+		name := clusterName("novol")
+		s.createCluster(name, "--agents", "1", "--no-image-volume")
+		if _, err := r.rt.InspectVolume(ctx, "k3d-"+name+"-images"); !backends.IsNotFound(err) {
+			t.Errorf("volume k3d-%s-images: %v, want none", name, err)
+		}
+		byRole := clusterNodes(ctx, t, r.rt, name)
+		k3sNodes := append(nodeNames(byRole["server"]), nodeNames(byRole["agent"])...)
+		for _, n := range append(byRole["server"], byRole["agent"]...) {
+			for _, m := range n.Mounts {
+				if m.Target == "/k3d/images" {
+					t.Errorf("%s mounts %s at /k3d/images despite --no-image-volume", n.Name, m.Source)
+				}
+			}
+		}
+		res := s.must("image", "import", ref, "-c", name)
+		for _, n := range k3sNodes {
+			if !slices.Contains(nodeImageRefs(ctx, t, r.rt, n), "docker.io/library/"+ref) {
+				t.Errorf("after import, %s lacks %s\n%s", n, ref, res)
+			}
+		}
+		if kept := s.run("image", "import", ref, "-c", name, "--keep-tarball"); kept.code == 0 || !strings.Contains(kept.stderr, "no image volume") {
+			t.Errorf("--keep-tarball without an image volume: want a refusal naming it, got %s", kept)
+		}
+		s.must("delete", "cluster", name)
+	})
+}

@@ -79,7 +79,7 @@ registries:
 #   - ip: 192.168.1.10
 #     hostnames: [db.local, db]
 # Not supported yet here (a file that sets them is refused):
-# manifests, options.k3d.disableImageVolume,
-# options.k3d.loadbalancer.configOverrides, options.k3d.nodeHookActions.
+# manifests, options.k3d.loadbalancer.configOverrides,
+# options.k3d.nodeHookActions.
 `, APIVersion, KindSimple, name, image)
 }

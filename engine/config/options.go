@@ -23,7 +23,6 @@ var unsupported = []struct {
 	why  string
 }{
 	{[]string{"manifests"}, "inline manifests (use files: with destination k3s-manifests/NAME.yaml)"},
-	{[]string{"options", "k3d", "disableImageVolume"}, "running without the image volume"},
 	{[]string{"options", "k3d", "loadbalancer", "configOverrides"}, "load balancer overrides"},
 	{[]string{"options", "k3d", "nodeHookActions"}, "node hook actions"},
 }
@@ -64,6 +63,7 @@ func (f *File) Options(lookupEnv func(string) (string, bool)) (engine.CreateClus
 		Subnet:           s.Subnet,
 		Token:            s.Token,
 		NoLoadBalancer:   s.Options.K3d.DisableLoadbalancer,
+		NoImageVolume:    s.Options.K3d.DisableImageVolume,
 		NoRollback:       s.Options.K3d.DisableRollback,
 		ServersMemory:    s.Options.Runtime.ServersMemory,
 		AgentsMemory:     s.Options.Runtime.AgentsMemory,

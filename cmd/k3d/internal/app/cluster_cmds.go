@@ -34,11 +34,12 @@ type CreateClusterCmd struct {
 	K3sServerArgs rawValues `name:"k3s-server-arg" sep:"none" placeholder:"ARG" help:"Add an argument to k3s on every server."`
 	K3sAgentArgs  rawValues `name:"k3s-agent-arg" sep:"none" placeholder:"ARG" help:"Add an argument to k3s on every agent."`
 
-	Token    string `aliases:"secret" help:"Cluster token (default: generated)."`
-	Network  string `help:"Use this network (an existing one is kept on delete) instead of k3d-NAME."`
-	Subnet   string `help:"Subnet of the network k3d creates (CIDR)."`
-	NoLB     bool   `name:"no-lb" help:"No load balancer: publish the API on server-0."`
-	ImageVol string `name:"image-vol" help:"Reuse an existing volume for image import (kept on delete)."`
+	Token         string `aliases:"secret" help:"Cluster token (default: generated)."`
+	Network       string `help:"Use this network (an existing one is kept on delete) instead of k3d-NAME."`
+	Subnet        string `help:"Subnet of the network k3d creates (CIDR)."`
+	NoLB          bool   `name:"no-lb" help:"No load balancer: publish the API on server-0."`
+	ImageVol      string `name:"image-vol" help:"Reuse an existing volume for image import (kept on delete)."`
+	NoImageVolume bool   `name:"no-image-volume" help:"No shared image volume (image import still works; --keep-tarball does not)."`
 
 	DatastoreEndpoint string `name:"datastore-endpoint" help:"External datastore for the servers (e.g. postgres://...)."`
 	DatastoreCAFile   string `name:"datastore-cafile" type:"path" help:"CA certificate of the datastore (mounted read-only)."`
@@ -135,6 +136,7 @@ func (c *CreateClusterCmd) flagOptions() (engine.CreateClusterOptions, error) {
 		Network:       c.Network,
 		Subnet:        c.Subnet,
 		ImageVolume:   c.ImageVol,
+		NoImageVolume: c.NoImageVolume,
 		Datastore:     engine.Datastore{Endpoint: c.DatastoreEndpoint, CAFile: c.DatastoreCAFile, CertFile: c.DatastoreCertFile, KeyFile: c.DatastoreKeyFile, Network: c.DatastoreNetwork},
 		NoWait:        !c.Wait,
 		Timeout:       c.Timeout,
@@ -194,6 +196,7 @@ func (c *CreateClusterCmd) options(env *Env, given map[string]bool) (engine.Crea
 	override(given["subnet"], &o.Subnet, fo.Subnet)
 	override(given["no-lb"], &o.NoLoadBalancer, fo.NoLoadBalancer)
 	override(given["image-vol"], &o.ImageVolume, fo.ImageVolume)
+	override(given["no-image-volume"], &o.NoImageVolume, fo.NoImageVolume)
 	override(given["wait"], &o.NoWait, fo.NoWait)
 	override(given["timeout"], &o.Timeout, fo.Timeout)
 	override(given["no-rollback"], &o.NoRollback, fo.NoRollback)
