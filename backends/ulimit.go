@@ -3,6 +3,7 @@ package backends
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -59,8 +60,8 @@ func GPUCount(gpus string) (int, error) {
 	case "all":
 		return -1, nil
 	}
-	var n int
-	if _, err := fmt.Sscanf(gpus, "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != gpus {
+	n, err := strconv.Atoi(gpus)
+	if err != nil || n <= 0 {
 		return 0, fmt.Errorf("gpus %q: want all or a positive count", gpus)
 	}
 	return n, nil

@@ -101,6 +101,32 @@ func testNodeSpec(t *testing.T, f *fixture) {
 			t.Errorf("node %s: inspect does not report the host PID namespace", hostPID)
 		}
 	})
+	t.Run("gpus", func(t *testing.T) {
+		f := f.on(t)
+		// A GPU request is granted or refused with ErrPrerequisite (at
+		// create, or at start where the runtime finds its devices only
+		// then), never dropped: a node that runs must say it has them.
+		gpu := f.name("gpu")
+		n, err := f.rt.CreateNode(f.ctx, f.nodeSpec(backends.NodeSpec{Name: gpu, GPUs: "all"}))
+		if err != nil {
+			wantKind(t, "a GPU request the host cannot grant, at create", err, backends.ErrPrerequisite)
+			if _, ierr := f.rt.InspectNode(f.ctx, gpu); !backends.IsNotFound(ierr) {
+				t.Errorf("refused node %s exists: %v", gpu, ierr)
+			}
+			return
+		}
+		f.deleteLater("node", gpu, f.rt.DeleteNode)
+		if n.GPUs != "all" {
+			t.Errorf("node %s: create reports GPUs %q, want all", gpu, n.GPUs)
+		}
+		if err := f.rt.StartNode(f.ctx, gpu); err != nil {
+			wantKind(t, "a GPU request the host cannot grant, at start", err, backends.ErrPrerequisite)
+			return
+		}
+		if in := f.inspect(gpu); in.GPUs != "all" {
+			t.Errorf("running node %s: inspect reports GPUs %q, want all", gpu, in.GPUs)
+		}
+	})
 	t.Run("extra-hosts", func(t *testing.T) {
 		f := f.on(t)
 		hosts, err := f.readFile(name, "/etc/hosts")

@@ -124,13 +124,7 @@ func TestImageImport(t *testing.T) {
 		ctx := context.Background()
 		s := newSession(t, r)
 		const ref = "k3d-e2e-import:v1"
-		var archive bytes.Buffer
-		if err := imagebuild.WriteArchive(&archive, importImageSpec(ref, 3<<20)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.rt.ImageLoad(ctx, &archive); err != nil {
-			t.Fatalf("load %s into %s: %v", ref, r.name, err)
-		}
+		loadImportImage(ctx, t, r, ref, 3<<20)
 		name := clusterName("img")
 		s.createCluster(name, "--agents", "2")
 		byRole := clusterNodes(ctx, t, r.rt, name)
@@ -321,13 +315,7 @@ func TestNoImageVolume(t *testing.T) {
 		ctx := context.Background()
 		s := newSession(t, r)
 		ref := "k3d-e2e-novol:" + r.name
-		var archive bytes.Buffer
-		if err := imagebuild.WriteArchive(&archive, importImageSpec(ref, 1<<20)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.rt.ImageLoad(ctx, &archive); err != nil {
-			t.Fatalf("load %s into %s: %v", ref, r.name, err)
-		}
+		loadImportImage(ctx, t, r, ref, 1<<20)
 		name := clusterName("novol")
 		s.createCluster(name, "--agents", "1", "--no-image-volume")
 		if _, err := r.rt.InspectVolume(ctx, "k3d-"+name+"-images"); !backends.IsNotFound(err) {
@@ -353,4 +341,17 @@ func TestNoImageVolume(t *testing.T) {
 		}
 		s.must("delete", "cluster", name)
 	})
+}
+
+// loadImportImage builds an image of about size bytes and loads it into the
+// runtime, for a cluster to import from.
+func loadImportImage(ctx context.Context, t *testing.T, r *runtimeEnv, ref string, size int) {
+	t.Helper()
+	var archive bytes.Buffer
+	if err := imagebuild.WriteArchive(&archive, importImageSpec(ref, size)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.rt.ImageLoad(ctx, &archive); err != nil {
+		t.Fatalf("load %s into %s: %v", ref, r.name, err)
+	}
 }
