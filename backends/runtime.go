@@ -235,7 +235,9 @@ type NodeSpec struct {
 	RestartPolicy RestartPolicy
 	// MemoryLimit in bytes; 0 means none. A runtime that cannot enforce it
 	// (rootless on cgroup v1) refuses the node with ErrInvalid: a limit is
-	// never silently dropped.
+	// never silently dropped. The node's /proc/meminfo reports the limit as
+	// MemTotal (see Meminfo), so that a kubelet inside sees it as the
+	// machine's memory.
 	MemoryLimit int64
 	// ExtraHosts are added to the node's /etc/hosts.
 	ExtraHosts []HostEntry

@@ -70,8 +70,24 @@ func testNodeSpec(t *testing.T, f *fixture) {
 		if out := strings.TrimSpace(f.run(limited, "memlimit")); out != fmt.Sprint(memory) {
 			t.Errorf("memory limit inside %s: %q, want %d", limited, out, memory)
 		}
-		if ln := f.inspect(limited); ln.MemoryLimit != memory {
+		ln := f.inspect(limited)
+		if ln.MemoryLimit != memory {
 			t.Errorf("node %s: inspect reports memory limit %d, want %d", limited, ln.MemoryLimit, memory)
+		}
+		// The kubelet reads a node's memory from /proc/meminfo, not from
+		// its cgroup.
+		wantMemTotal := fmt.Sprintf("MemTotal: %d kB", memory/1024)
+		if out := f.run(limited, "cat", backends.MeminfoPath); !strings.Contains(out, wantMemTotal+"\n") {
+			t.Errorf("%s inside %s: %q, want a line %q", backends.MeminfoPath, limited, out, wantMemTotal)
+		}
+		if m := findMount(ln.Mounts, backends.MeminfoPath); m != nil {
+			t.Errorf("node %s: inspect reports the backend's own mount %+v; it is not one of the spec's", limited, m)
+		}
+		// A clash on the name leaves the existing node what it was made with.
+		_, err := f.rt.CreateNode(f.ctx, f.nodeSpec(backends.NodeSpec{Name: limited, MemoryLimit: 2 * memory}))
+		wantKind(t, "a second node named "+limited, err, backends.ErrAlreadyExists)
+		if out := f.run(limited, "cat", backends.MeminfoPath); !strings.Contains(out, wantMemTotal+"\n") {
+			t.Errorf("%s inside %s after a clashing create: %q, want a line %q", backends.MeminfoPath, limited, out, wantMemTotal)
 		}
 	})
 	t.Run("ulimits-and-host-pid", func(t *testing.T) {

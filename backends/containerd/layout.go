@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+
+	"github.com/k3d/k3d/backends"
 )
 
 // layout is the data root. Everything the backend knows that containerd
@@ -63,6 +65,7 @@ const (
 	nodeStarts     = "starts"
 	nodeExit       = "exit.json"
 	nodeAnonVols   = "volumes"
+	nodeMeminfo    = backends.MeminfoFile
 )
 
 // validName is what networks and volumes may be called: their names become

@@ -129,8 +129,8 @@ func nodeArgs(spec backends.NodeSpec, img ocispec.ImageConfig) []string {
 }
 
 // nodeMounts is every mount of the node, in order: the backend's files
-// (/etc/hosts, /etc/resolv.conf, /etc/hostname), anonymous volumes, then the
-// spec's mounts.
+// (/etc/hosts, /etc/resolv.conf, /etc/hostname, /proc/meminfo with a memory
+// limit), anonymous volumes, then the spec's mounts.
 func (r *Runtime) nodeMounts(spec backends.NodeSpec, dir string, anon []anonVolume) []specs.Mount {
 	bind := func(src, dst string, ro bool) specs.Mount {
 		opts := []string{"rbind", "rprivate"}
@@ -145,6 +145,9 @@ func (r *Runtime) nodeMounts(spec backends.NodeSpec, dir string, anon []anonVolu
 		bind(filepath.Join(dir, nodeHosts), "/etc/hosts", false),
 		bind(filepath.Join(dir, nodeResolvConf), "/etc/resolv.conf", false),
 		bind(filepath.Join(dir, nodeHostname), "/etc/hostname", false),
+	}
+	if spec.MemoryLimit > 0 {
+		ms = append(ms, bind(filepath.Join(dir, nodeMeminfo), backends.MeminfoPath, true))
 	}
 	for _, a := range anon {
 		ms = append(ms, bind(a.source, a.target, false))
@@ -291,6 +294,9 @@ func writeNodeFiles(dir string, meta nodeMeta, anon []anonVolume) error {
 		nodeHosts:      []byte(hostsHeader),
 		nodeResolvConf: resolvConf(),
 		nodeHostname:   []byte(meta.Hostname + "\n"),
+	}
+	if meta.MemoryLimit > 0 {
+		files[nodeMeminfo] = backends.Meminfo(meta.MemoryLimit)
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {

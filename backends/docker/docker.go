@@ -2,6 +2,7 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"github.com/k3d/k3d/backends/internal/lazy"
@@ -32,6 +33,10 @@ type Options struct {
 	// CacheDir keeps what the privileged-mode probe found across backend
 	// processes (see privcache.go); empty probes in every process.
 	CacheDir string
+	// NodeFilesRoot keeps the files nodes bind-mount (the fake /proc/meminfo
+	// of a node with a memory limit); see backends.NodeFiles. Empty means
+	// backends.DefaultNodeFilesRoot.
+	NodeFilesRoot string
 }
 
 // Runtime is the Docker backend. It is safe for concurrent use.
@@ -40,6 +45,7 @@ type Runtime struct {
 	endpoint endpoint
 	report   io.Writer
 	cacheDir string
+	files    backends.NodeFiles
 
 	info  lazy.Value[daemonFacts]
 	privs lazy.Value[privileges]
@@ -70,7 +76,7 @@ func New(opts Options) (*Runtime, error) {
 	if report == nil {
 		report = os.Stderr
 	}
-	return &Runtime{cli: cli, endpoint: ep, report: report, cacheDir: opts.CacheDir}, nil
+	return &Runtime{cli: cli, endpoint: ep, report: report, cacheDir: opts.CacheDir, files: backends.NodeFiles{Root: cmp.Or(opts.NodeFilesRoot, backends.DefaultNodeFilesRoot(getenv))}}, nil
 }
 
 // Close releases the client's idle connections.

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/k3d/k3d/backends/internal/imagelabels"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/volume"
 
 	"github.com/k3d/k3d/backends"
+	"github.com/k3d/k3d/backends/internal/imagelabels"
 )
 
 // CreateNode creates a node without starting it. It never pulls: the image
@@ -58,12 +59,16 @@ func (r *Runtime) createNode(ctx context.Context, spec backends.NodeSpec) (node 
 
 	var made []string // volumes created here, removed again on failure
 	var id string
+	var madeFiles bool
 	defer func() {
 		if err == nil {
 			return
 		}
 		cctx, cancel := withoutCancel(ctx)
 		defer cancel()
+		if madeFiles {
+			_ = r.files.Remove(spec.Name)
+		}
 		if id != "" {
 			_ = r.cli.ContainerRemove(cctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		}
@@ -83,6 +88,22 @@ func (r *Runtime) createNode(ctx context.Context, spec backends.NodeSpec) (node 
 		if created {
 			made = append(made, m.Source)
 		}
+	}
+
+	if spec.MemoryLimit > 0 {
+		// The files are the node's by name: a node of that name that exists
+		// already must keep its own.
+		if _, err := r.inspectContainer(ctx, spec.Name); err == nil {
+			return backends.Node{}, backends.NewError(backends.ErrAlreadyExists, nodeObj(spec.Name), "")
+		} else if !errors.Is(err, backends.ErrNotFound) {
+			return backends.Node{}, err
+		}
+		madeFiles = true
+		src, err := r.files.Put(spec.Name, backends.MeminfoFile, backends.Meminfo(spec.MemoryLimit))
+		if err != nil {
+			return backends.Node{}, err
+		}
+		nc.host.Mounts = append(nc.host.Mounts, mount.Mount{Type: mount.TypeBind, Source: src, Target: backends.MeminfoPath, ReadOnly: true})
 	}
 
 	res, err := r.cli.ContainerCreate(ctx, nc.cfg, nc.host, nc.net, nil, spec.Name)

@@ -109,7 +109,9 @@ func nodeFrom(c container.InspectResponse) backends.Node {
 		}
 		n.HostPID = hc.PidMode.IsHost()
 		n.GPUs = gpusFrom(hc.DeviceRequests)
-		n.Mounts = mountsFrom(hc, fallback)
+		n.Mounts = slices.DeleteFunc(mountsFrom(hc, fallback), func(m backends.Mount) bool {
+			return m.Type == backends.MountBind && backends.IsMeminfoMount(n.Name, m.Source, m.Target)
+		})
 		n.Ports = portsFrom(hc.PortBindings)
 	}
 	if ns := c.NetworkSettings; ns != nil {

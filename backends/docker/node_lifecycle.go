@@ -62,5 +62,8 @@ func (r *Runtime) DeleteNode(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("delete node %s: %w", name, r.typed(err, nodeObj(name), conflictIsInUse))
 	}
+	if err := r.files.Remove(name); err != nil {
+		return fmt.Errorf("delete node %s: %w", name, err)
+	}
 	return nil
 }

@@ -2,8 +2,8 @@ package podman
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/k3d/k3d/backends/internal/imagelabels"
 	"net"
 
 	"github.com/containers/podman/v4/pkg/bindings/containers"
@@ -11,6 +11,7 @@ import (
 	"github.com/containers/podman/v4/pkg/bindings/volumes"
 
 	"github.com/k3d/k3d/backends"
+	"github.com/k3d/k3d/backends/internal/imagelabels"
 )
 
 // CreateNode creates a node without starting it. It never pulls: the image
@@ -75,12 +76,16 @@ func (r *Runtime) createNode(ctx context.Context, spec backends.NodeSpec) (node 
 
 	var made []string // volumes created here, removed again on failure
 	var id string
+	var madeFiles bool
 	defer func() {
 		if err == nil {
 			return
 		}
 		cctx, cancel := withoutCancel(actx)
 		defer cancel()
+		if madeFiles {
+			_ = r.files.Remove(spec.Name)
+		}
 		if id != "" {
 			_, _ = containers.Remove(cctx, id, new(containers.RemoveOptions).WithForce(true).WithVolumes(true).WithTimeout(0))
 		}
@@ -100,6 +105,22 @@ func (r *Runtime) createNode(ctx context.Context, spec backends.NodeSpec) (node 
 		if created {
 			made = append(made, m.Source)
 		}
+	}
+
+	if spec.MemoryLimit > 0 {
+		// The files are the node's by name: a node of that name that exists
+		// already must keep its own.
+		if _, err := r.inspectContainer(ctx, spec.Name); err == nil {
+			return backends.Node{}, backends.NewError(backends.ErrAlreadyExists, nodeObj(spec.Name), "")
+		} else if !errors.Is(err, backends.ErrNotFound) {
+			return backends.Node{}, err
+		}
+		madeFiles = true
+		src, err := r.files.Put(spec.Name, backends.MeminfoFile, backends.Meminfo(spec.MemoryLimit))
+		if err != nil {
+			return backends.Node{}, err
+		}
+		s.Mounts = append(s.Mounts, readOnlyBind(src, backends.MeminfoPath))
 	}
 
 	res, err := containers.CreateWithSpec(actx, s, nil)

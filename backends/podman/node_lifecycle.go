@@ -78,7 +78,7 @@ func (r *Runtime) DeleteNode(ctx context.Context, name string) error {
 	for delay := 50 * time.Millisecond; ; delay *= 2 {
 		err := r.lifecycle(ctx, name, remove, conflictIsInUse)
 		if delay > 50*time.Millisecond && backends.IsNotFound(err) {
-			return nil // gone after all: an earlier try finished late
+			err = nil // gone after all: an earlier try finished late
 		}
 		// Podman 4 fails a forced remove of a node that stops on its own
 		// meanwhile (its process exited, or its restart policy is between
@@ -86,6 +86,9 @@ func (r *Runtime) DeleteNode(ctx context.Context, name string) error {
 		// The node is stopped now, and the next try removes it.
 		if err == nil || !(backends.IsNotRunning(err) || backends.IsInUse(err)) || delay > time.Second {
 			if err != nil {
+				return fmt.Errorf("delete node %s: %w", name, err)
+			}
+			if err := r.files.Remove(name); err != nil {
 				return fmt.Errorf("delete node %s: %w", name, err)
 			}
 			return nil

@@ -191,3 +191,8 @@ func portMapping(p backends.PortMapping) (nettypes.PortMapping, error) {
 	}
 	return nettypes.PortMapping{HostIP: hostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: proto, Range: 1}, nil
 }
+
+// readOnlyBind mounts a host file or directory read-only.
+func readOnlyBind(src, dst string) spec.Mount {
+	return spec.Mount{Type: "bind", Source: src, Destination: dst, Options: []string{"ro", "rbind"}}
+}

@@ -3,6 +3,7 @@
 package podman
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"github.com/k3d/k3d/backends/internal/lazy"
@@ -38,6 +39,10 @@ type Options struct {
 	// CacheDir keeps the service's info across backend processes (see
 	// infocache.go); "" turns that off.
 	CacheDir string
+	// NodeFilesRoot keeps the files nodes bind-mount (the fake /proc/meminfo
+	// of a node with a memory limit); see backends.NodeFiles. Empty means
+	// backends.DefaultNodeFilesRoot.
+	NodeFilesRoot string
 }
 
 // Runtime is the Podman backend. It is safe for concurrent use.
@@ -46,6 +51,7 @@ type Runtime struct {
 	report   io.Writer
 	host     hostFacts
 	cacheDir string
+	files    backends.NodeFiles
 	// peer is the process that answered on the local socket, read when
 	// connecting; it keys the info cache.
 	peer peerProcess
@@ -73,7 +79,7 @@ func New(opts Options) (*Runtime, error) {
 	if report == nil {
 		report = os.Stderr
 	}
-	return &Runtime{endpoint: ep, report: report, host: localHost(), cacheDir: opts.CacheDir}, nil
+	return &Runtime{endpoint: ep, report: report, host: localHost(), cacheDir: opts.CacheDir, files: backends.NodeFiles{Root: cmp.Or(opts.NodeFilesRoot, backends.DefaultNodeFilesRoot(getenv))}}, nil
 }
 
 // Close releases nothing the process would not release on exit; it exists

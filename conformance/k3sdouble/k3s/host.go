@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -27,6 +28,9 @@ type Host struct {
 	CreateCgroup func() error
 	// OpenKmsg tries what the kubelet's OOM watcher does: read /dev/kmsg.
 	OpenKmsg func() error
+	// MemTotalKB is the machine's memory as cadvisor reads it for the
+	// kubelet: MemTotal in /proc/meminfo (0 when unreadable).
+	MemTotalKB func() int64
 }
 
 // OSHost is the machine the process runs on.
@@ -38,6 +42,7 @@ func OSHost() Host {
 		Kernel:           kernelRelease,
 		CreateCgroup:     createCgroup,
 		OpenKmsg:         openKmsg,
+		MemTotalKB:       memTotalKB,
 	}
 }
 
@@ -171,4 +176,27 @@ func kubeletFeatureGate(kubeletArgs []string, gate string) bool {
 		}
 	}
 	return on
+}
+
+func memTotalKB() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	return parseMemTotal(string(b))
+}
+
+// parseMemTotal reads "MemTotal: N kB" out of a meminfo.
+func parseMemTotal(meminfo string) int64 {
+	for _, line := range strings.Split(meminfo, "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 0 {
+				return 0
+			}
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			return n
+		}
+	}
+	return 0
 }

@@ -22,6 +22,9 @@ func nodeIdentity(cfg *config, env Env) (NodeRecord, error) {
 	if env.Host.Kernel != nil {
 		rec.Kernel = env.Host.Kernel()
 	}
+	if env.Host.MemTotalKB != nil {
+		rec.MemoryKB = env.Host.MemTotalKB()
+	}
 	if len(cfg.nodeIPs) > 0 {
 		if net.ParseIP(cfg.nodeIPs[0]) == nil {
 			return rec, fmt.Errorf("invalid node-ip %q", cfg.nodeIPs[0])

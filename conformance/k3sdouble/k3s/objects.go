@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"runtime"
 	"sort"
 	"strings"
@@ -117,6 +118,10 @@ func nodeReady(rec NodeRecord, now time.Time) bool {
 	return now.Sub(rec.HeartbeatAt) <= nodeLostAfter
 }
 
+// evictionHardKB is the kubelet's default memory.available hard eviction
+// threshold, which it keeps back from allocatable memory.
+const evictionHardKB = 100 << 10
+
 func toNode(rec NodeRecord, now time.Time, rv string) nodeObject {
 	n := nodeObject{Kind: "Node", APIVersion: "v1"}
 	n.Metadata = objectMeta{
@@ -135,9 +140,16 @@ func toNode(rec NodeRecord, now time.Time, rv string) nodeObject {
 		n.Metadata.Annotations["k3s.io/external-ip"] = rec.ExternalIP
 	}
 	n.Spec = nodeSpec{ProviderID: "k3s://" + rec.Name, Taints: rec.Taints}
-	res := map[string]string{"cpu": fmt.Sprint(runtime.NumCPU()), "memory": "2Gi", "pods": "110", "ephemeral-storage": "10Gi"}
-	n.Status.Capacity = res
-	n.Status.Allocatable = res
+	capacity := map[string]string{"cpu": fmt.Sprint(runtime.NumCPU()), "memory": "2Gi", "pods": "110", "ephemeral-storage": "10Gi"}
+	allocatable := maps.Clone(capacity)
+	if rec.MemoryKB > 0 {
+		// As the kubelet reports it: the machine's memory, less the default
+		// hard eviction threshold (memory.available<100Mi).
+		capacity["memory"] = fmt.Sprintf("%dKi", rec.MemoryKB)
+		allocatable["memory"] = fmt.Sprintf("%dKi", max(rec.MemoryKB-evictionHardKB, 0))
+	}
+	n.Status.Capacity = capacity
+	n.Status.Allocatable = allocatable
 	hb, created := kubeTime(rec.HeartbeatAt), kubeTime(rec.CreatedAt)
 	ready := condition{Type: "Ready", Status: "True", LastHeartbeatTime: hb, LastTransitionTime: created,
 		Reason: "KubeletReady", Message: "kubelet is posting ready status"}

@@ -28,6 +28,8 @@ type NodeRecord struct {
 	APIPort int    `json:"apiPort,omitempty"`
 	Kernel  string `json:"kernel,omitempty"`
 	Arch    string `json:"arch,omitempty"`
+	// MemoryKB is the node's memory as its kubelet sees it.
+	MemoryKB int64 `json:"memoryKB,omitempty"`
 	// SandboxError is why containerd on this node cannot start pods, if it cannot.
 	SandboxError string `json:"sandboxError,omitempty"`
 
