@@ -196,8 +196,9 @@ func (e *Engine) ListClusters(ctx context.Context) ([]Cluster, error) {
 	for _, n := range nodes {
 		name := n.Labels[LabelCluster]
 		role := Role(n.Labels[LabelRole])
-		// Registries serve several clusters and are not part of one.
-		if name == "" || role == RoleRegistry {
+		// Registries serve several clusters and are not part of one; nodes
+		// that joined a cluster elsewhere by URL are not a cluster here.
+		if name == "" || role == RoleRegistry || isTrue(n.Labels, LabelClusterExternal) {
 			continue
 		}
 		byCluster[name] = append(byCluster[name], nodeFromRuntime(n))

@@ -37,43 +37,17 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 	if o.Name == "" || !dns1123Label.MatchString(o.Name) || len(o.Name) > 40 {
 		return nil, invalidf("node name %q is not a DNS-1123 label of at most 40 characters (lowercase letters, digits and '-')", o.Name)
 	}
-	mem, err := parseMemory("--memory", o.Memory)
+	x, err := e.parseAddedExtras(o)
 	if err != nil {
 		return nil, err
 	}
-	if err := backends.CheckUlimits(o.Ulimits); err != nil {
-		return nil, invalidf("--runtime-ulimit: %v", err)
+	if isClusterURL(o.Cluster) {
+		return e.joinRemote(ctx, o, x)
 	}
-	var extraArgs []string
-	for _, s := range o.K3sArgs {
-		a, err := flagspec.ParseK3sArg(s)
-		if err != nil {
-			return nil, invalidf("%v", err)
-		}
-		if len(a.Filters) > 0 {
-			return nil, invalidf("k3s arg %q: node filters do not apply to `create node`: every new node gets the argument", s)
-		}
-		extraArgs = append(extraArgs, a.Arg)
+	if o.Token != "" {
+		return nil, invalidf("--token is for joining a cluster by URL (--cluster https://HOST:6443); nodes added to cluster %s get its own token", o.Cluster)
 	}
-	var extraEnv []string
-	for _, s := range o.Env {
-		ev, err := flagspec.ParseEnv(s, e.lookupEnv)
-		if err != nil {
-			return nil, invalidf("%v", err)
-		}
-		extraEnv = append(extraEnv, ev.String())
-	}
-	extraLabels := map[string]string{}
-	for _, s := range o.Labels {
-		l, err := flagspec.ParseLabel(s)
-		if err != nil {
-			return nil, invalidf("%v", err)
-		}
-		if l.Key == LabelApp || strings.HasPrefix(l.Key, "k3d.") {
-			return nil, invalidf("label %q: keys app and k3d.* are k3d's own: choose another key", s)
-		}
-		extraLabels[l.Key] = l.Value
-	}
+	mem, extraArgs, extraEnv, extraLabels := x.mem, x.args, x.env, x.labels
 
 	c, err := e.GetCluster(ctx, o.Cluster)
 	if err != nil {
@@ -182,6 +156,57 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// addedExtras is what `node create` adds to every new node, checked.
+type addedExtras struct {
+	mem    int64
+	args   []string
+	env    []string
+	labels map[string]string
+}
+
+func (e *Engine) parseAddedExtras(o CreateNodeOptions) (x addedExtras, err error) {
+	x.mem, err = parseMemory("--memory", o.Memory)
+	if err != nil {
+		return x, err
+	}
+	if err := backends.CheckUlimits(o.Ulimits); err != nil {
+		return x, invalidf("--runtime-ulimit: %v", err)
+	}
+	var extraArgs []string
+	for _, s := range o.K3sArgs {
+		a, err := flagspec.ParseK3sArg(s)
+		if err != nil {
+			return x, invalidf("%v", err)
+		}
+		if len(a.Filters) > 0 {
+			return x, invalidf("k3s arg %q: node filters do not apply to `create node`: every new node gets the argument", s)
+		}
+		extraArgs = append(extraArgs, a.Arg)
+	}
+	var extraEnv []string
+	for _, s := range o.Env {
+		ev, err := flagspec.ParseEnv(s, e.lookupEnv)
+		if err != nil {
+			return x, invalidf("%v", err)
+		}
+		extraEnv = append(extraEnv, ev.String())
+	}
+	extraLabels := map[string]string{}
+	for _, s := range o.Labels {
+		l, err := flagspec.ParseLabel(s)
+		if err != nil {
+			return x, invalidf("%v", err)
+		}
+		if l.Key == LabelApp || strings.HasPrefix(l.Key, "k3d.") {
+			return x, invalidf("label %q: keys app and k3d.* are k3d's own: choose another key", s)
+		}
+		extraLabels[l.Key] = l.Value
+	}
+
+	x.args, x.env, x.labels = extraArgs, extraEnv, extraLabels
+	return x, nil
 }
 
 func (e *Engine) addNodes(ctx context.Context, cluster string, specs []backends.NodeSpec, files []nodeFile, noWait bool, made *created) error {
@@ -393,6 +418,9 @@ func (e *Engine) DeleteNode(ctx context.Context, name string) error {
 	if err := e.step("Deleting node "+name, func() error { return e.deleteNodes(ctx, []string{name}) }); err != nil {
 		return err
 	}
+	if isTrue(n.Labels, LabelClusterExternal) {
+		return e.deleteExternalNetworks(ctx, []map[string]string{n.Labels})
+	}
 	if n.Role.k3sNode() && n.Cluster != "" {
 		return e.updateLoadBalancer(ctx, n.Cluster, nil, []string{name})
 	}
@@ -419,5 +447,12 @@ func (e *Engine) DeleteAllNodes(ctx context.Context, cluster string) ([]string, 
 		return nil, nil
 	}
 	err = e.step(fmt.Sprintf("Deleting %d nodes", len(names)), func() error { return e.deleteNodes(ctx, names) })
-	return names, err
+	if err != nil {
+		return names, err
+	}
+	var gone []map[string]string
+	for _, n := range list {
+		gone = append(gone, n.Labels)
+	}
+	return names, e.deleteExternalNetworks(ctx, gone)
 }

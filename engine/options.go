@@ -125,6 +125,8 @@ type CreateNodeOptions struct {
 	Ulimits []backends.Ulimit
 	// HostAdapt turns host adaptations off (hostadapt.ParseDisabled).
 	HostAdapt map[hostadapt.ID]bool
+	// Token is the cluster's token, for a Cluster given as a server's URL.
+	Token string
 }
 
 // StartOptions bound starting a cluster or node.

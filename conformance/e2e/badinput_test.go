@@ -131,6 +131,11 @@ func badInputs(runtime string) []badInput {
 		{"node with an unknown role", []string{"create", "node", "{name}", "--cluster", "{existing}", "--role", "boss", "--image", "{image}"}, nil, "boss"},
 		{"node with the load balancer's role", []string{"create", "node", "{name}", "--cluster", "{existing}", "--role", "loadbalancer", "--image", "{image}"}, nil, "loadbalancer"},
 		{"node with zero replicas", []string{"create", "node", "{name}", "--cluster", "{existing}", "--replicas", "0", "--image", "{image}"}, nil, "replicas"},
+		// Joining a cluster elsewhere by URL.
+		{"node joining by URL without a token", []string{"create", "node", "{name}", "--cluster", "https://127.0.0.1:{free}", "--image", "{image}"}, nil, "--token"},
+		{"node joining a URL that is not https", []string{"create", "node", "{name}", "--cluster", "http://127.0.0.1:{free}", "--token", "t", "--image", "{image}"}, nil, "https://HOST:6443"},
+		{"server joining by URL", []string{"create", "node", "{name}", "--cluster", "https://127.0.0.1:{free}", "--token", "t", "--role", "server", "--image", "{image}"}, nil, "--role server"},
+		{"node --token for a local cluster", []string{"create", "node", "{name}", "--cluster", "{existing}", "--token", "t", "--image", "{image}"}, nil, "--token"},
 		{"delete a missing node", []string{"delete", "node", "k3d-{name}-agent-0"}, nil, "k3d-{name}-agent-0"},
 		{"kubeconfig of a missing cluster", []string{"get", "kubeconfig", "{name}"}, nil, "{name}"},
 		{"start a missing cluster", []string{"start", "cluster", "{name}"}, nil, "{name}"},

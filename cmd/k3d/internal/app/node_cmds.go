@@ -13,7 +13,8 @@ import (
 // CreateNodeCmd is `k3d create node` / `k3d node create`.
 type CreateNodeCmd struct {
 	Name      string        `arg:"" help:"Base name: nodes are called k3d-NAME-0, k3d-NAME-1, ..."`
-	Cluster   string        `predictor:"cluster" short:"c" default:"${default_cluster}" help:"Cluster to add the nodes to."`
+	Cluster   string        `predictor:"cluster" short:"c" default:"${default_cluster}" help:"Cluster to add the nodes to, or the URL of a k3s server elsewhere (https://HOST:6443) for agents to join with --token."`
+	Token     string        `help:"The cluster's token, to join a cluster given by URL (k3d cluster list NAME --token prints it)."`
 	Role      string        `default:"agent" enum:"server,agent,master,worker" help:"server or agent."`
 	Replicas  int           `default:"1" help:"How many nodes to add."`
 	Image     string        `short:"i" help:"k3s image (default: the image of the cluster's nodes); pulled only when the runtime does not have it."`
@@ -51,7 +52,7 @@ func (c *CreateNodeCmd) Run(env *Env) error {
 		nodes, err := e.CreateNodes(env.ctx, engine.CreateNodeOptions{
 			Name: c.Name, Cluster: c.Cluster, Role: role, Replicas: c.Replicas, Image: c.Image,
 			Memory: c.Memory, NoWait: !c.Wait, Timeout: c.Timeout, K3sArgs: k3sArgs, Env: c.Env, Labels: c.Labels,
-			Ulimits: ulimits, HostAdapt: disabled,
+			Ulimits: ulimits, HostAdapt: disabled, Token: c.Token,
 		})
 		if err != nil {
 			return err
