@@ -76,6 +76,9 @@ type CreateClusterOptions struct {
 	HostPID bool
 	// GPUs is "all" or a count; empty for none.
 	GPUs string
+	// LBConfigOverrides set load balancer settings by k3d v5's dotted
+	// paths ("settings.workerConnections=2048").
+	LBConfigOverrides []string
 }
 
 // File is a host file copied into the nodes its filters select (default:

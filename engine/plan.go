@@ -31,6 +31,8 @@ type clusterPlan struct {
 	volume  volumePlan
 	api     apiPlan
 	lb      bool
+	// lbSettings are the load balancer's, from --lb-config-override.
+	lbSettings loadbalancer.Settings
 	// refs are the planned nodes as node filters see them.
 	refs []nodefilter.NodeRef
 	// extras are what the user's specs add to each node, by name.
@@ -346,7 +348,7 @@ func (p *clusterPlan) lbConfig() loadbalancer.Config {
 			ups = append(ups, net.JoinHostPort(r.Name, strconv.Itoa(apiContainerPort)))
 		}
 	}
-	cfg := loadbalancer.Config{Listeners: []loadbalancer.Listener{{Port: apiContainerPort, Protocol: "tcp", Upstreams: ups}}}
+	cfg := loadbalancer.Config{Listeners: []loadbalancer.Listener{{Port: apiContainerPort, Protocol: "tcp", Upstreams: ups}}, Settings: p.lbSettings}
 	cfg.Listeners = append(cfg.Listeners, p.lbListeners...)
 	return cfg
 }

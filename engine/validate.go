@@ -62,6 +62,14 @@ func (e *Engine) planCluster(ctx context.Context, o CreateClusterOptions) (p *cl
 	if _, err := backends.GPUCount(o.GPUs); err != nil {
 		return nil, invalidf("--gpus: %v", err)
 	}
+	if len(o.LBConfigOverrides) > 0 && !p.lb {
+		return nil, invalidf("--lb-config-override with --no-lb: there is no load balancer to configure")
+	}
+	for _, kv := range o.LBConfigOverrides {
+		if err := p.lbSettings.ApplyOverride(kv); err != nil {
+			return nil, invalidf("--lb-config-override %v", err)
+		}
+	}
 	if p.serversMem, err = parseMemory("--servers-memory", o.ServersMemory); err != nil {
 		return nil, err
 	}

@@ -72,6 +72,9 @@ func badInputs(runtime string) []badInput {
 		{"negative agents", create("--agents", "-1"), nil, "agent"},
 		{"negative timeout", create("--timeout", "-5s"), nil, "timeout"},
 		{"unparsable memory limit", create("--servers-memory", "lots"), nil, "lots"},
+		{"unknown load balancer setting", create("--lb-config-override", "settings.keepalive=5"), nil, "--lb-config-override"},
+		{"load balancer setting not a number", create("--lb-config-override", "settings.workerConnections=many"), nil, "workerConnections"},
+		{"load balancer setting without a load balancer", create("--no-lb", "--lb-config-override", "settings.workerConnections=10"), nil, "--no-lb"},
 		// API endpoint.
 		{"API port out of range", create("--api-port", "99999"), nil, "99999"},
 		{"API port already in use", create("--api-port", "127.0.0.1:{busy}"), nil, "{busy}"},

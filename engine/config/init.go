@@ -42,6 +42,10 @@ options:
     timeout: "0s"            # bounds the whole create; 0s: no bound
     disableLoadbalancer: false
     disableRollback: false
+    # loadbalancer:
+    #   configOverrides:       # as --lb-config-override
+    #     - settings.workerConnections=2048
+    #     - settings.defaultProxyTimeout=900
   k3s:
     extraArgs: []
     #  - arg: --disable=traefik
@@ -79,7 +83,6 @@ registries:
 #   - ip: 192.168.1.10
 #     hostnames: [db.local, db]
 # Not supported yet here (a file that sets them is refused):
-# manifests, options.k3d.loadbalancer.configOverrides,
-# options.k3d.nodeHookActions.
+# manifests, options.k3d.nodeHookActions.
 `, APIVersion, KindSimple, name, image)
 }

@@ -23,7 +23,6 @@ var unsupported = []struct {
 	why  string
 }{
 	{[]string{"manifests"}, "inline manifests (use files: with destination k3s-manifests/NAME.yaml)"},
-	{[]string{"options", "k3d", "loadbalancer", "configOverrides"}, "load balancer overrides"},
 	{[]string{"options", "k3d", "nodeHookActions"}, "node hook actions"},
 }
 
@@ -56,22 +55,24 @@ func empty(n *yaml.Node) bool {
 func (f *File) Options(lookupEnv func(string) (string, bool)) (engine.CreateClusterOptions, string, error) {
 	s := f.Simple
 	o := engine.CreateClusterOptions{
-		Name:             s.Metadata.Name,
-		Servers:          1,
-		Image:            s.Image,
-		Network:          s.Network,
-		Subnet:           s.Subnet,
-		Token:            s.Token,
-		NoLoadBalancer:   s.Options.K3d.DisableLoadbalancer,
-		NoImageVolume:    s.Options.K3d.DisableImageVolume,
-		NoRollback:       s.Options.K3d.DisableRollback,
-		ServersMemory:    s.Options.Runtime.ServersMemory,
-		AgentsMemory:     s.Options.Runtime.AgentsMemory,
-		HostPID:          s.Options.Runtime.HostPidMode,
-		GPUs:             s.Options.Runtime.GPURequest,
-		UpdateKubeconfig: orTrue(s.Options.Kubeconfig.UpdateDefaultKubeconfig),
-		SwitchContext:    orTrue(s.Options.Kubeconfig.SwitchCurrentContext),
-		NoWait:           !orTrue(s.Options.K3d.Wait),
+		Name:           s.Metadata.Name,
+		Servers:        1,
+		Image:          s.Image,
+		Network:        s.Network,
+		Subnet:         s.Subnet,
+		Token:          s.Token,
+		NoLoadBalancer: s.Options.K3d.DisableLoadbalancer,
+		NoImageVolume:  s.Options.K3d.DisableImageVolume,
+		NoRollback:     s.Options.K3d.DisableRollback,
+		ServersMemory:  s.Options.Runtime.ServersMemory,
+		AgentsMemory:   s.Options.Runtime.AgentsMemory,
+		HostPID:        s.Options.Runtime.HostPidMode,
+		GPUs:           s.Options.Runtime.GPURequest,
+		// Checked with the flags' checks, which name the flag.
+		LBConfigOverrides: s.Options.K3d.Loadbalancer.ConfigOverrides,
+		UpdateKubeconfig:  orTrue(s.Options.Kubeconfig.UpdateDefaultKubeconfig),
+		SwitchContext:     orTrue(s.Options.Kubeconfig.SwitchCurrentContext),
+		NoWait:            !orTrue(s.Options.K3d.Wait),
 	}
 	if s.Servers != nil {
 		o.Servers = *s.Servers

@@ -29,6 +29,58 @@ type Config struct {
 	// for a while when containers come and go, and a node just added has
 	// never been looked up yet.
 	Hosts map[string]string `json:"hosts,omitempty"`
+	// Settings are k3d v5's load balancer settings, which
+	// --lb-config-override sets by their dotted path.
+	Settings Settings `json:"settings,omitzero"`
+}
+
+// Settings tune the proxy with the names and meaning of k3d v5's nginx
+// settings; zero keeps the proxy's own behaviour.
+type Settings struct {
+	// WorkerConnections is how many TCP connections the proxy carries at
+	// once; one more is closed at once, as nginx does when its
+	// worker_connections are used up. 0 means no limit.
+	WorkerConnections int `json:"workerConnections,omitempty"`
+	// DefaultProxyTimeout in seconds ends a TCP connection, or a UDP
+	// client's session, after that long without data either way (nginx's
+	// proxy_timeout). 0 keeps connections open however long they idle, and
+	// UDP sessions for 60 s.
+	DefaultProxyTimeout int `json:"defaultProxyTimeout,omitempty"`
+}
+
+// overrideKeys are the dotted paths ApplyOverride takes, as k3d v5 names them.
+var overrideKeys = map[string]func(*Settings) *int{
+	"settings.workerConnections":   func(s *Settings) *int { return &s.WorkerConnections },
+	"settings.defaultProxyTimeout": func(s *Settings) *int { return &s.DefaultProxyTimeout },
+}
+
+// OverrideKeys lists what ApplyOverride accepts, sorted.
+func OverrideKeys() []string {
+	keys := make([]string, 0, len(overrideKeys))
+	for k := range overrideKeys {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// ApplyOverride sets one setting from k3d v5's KEY=VALUE form
+// ("settings.workerConnections=2048").
+func (s *Settings) ApplyOverride(kv string) error {
+	key, val, ok := strings.Cut(kv, "=")
+	if !ok {
+		return fmt.Errorf("%q is not KEY=VALUE (e.g. settings.workerConnections=2048)", kv)
+	}
+	field, known := overrideKeys[strings.TrimSpace(key)]
+	if !known {
+		return fmt.Errorf("%q: unknown setting %q; the load balancer has %s", kv, key, strings.Join(OverrideKeys(), " and "))
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(val))
+	if err != nil || n < 1 {
+		return fmt.Errorf("%q: %s takes a whole number of at least 1", kv, key)
+	}
+	*field(s) = n
+	return nil
 }
 
 // Listener accepts on Port (all addresses) and forwards each TCP connection or
@@ -50,7 +102,7 @@ func (c Config) Marshal() ([]byte, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	out := Config{Listeners: make([]Listener, len(c.Listeners)), Hosts: c.Hosts}
+	out := Config{Listeners: make([]Listener, len(c.Listeners)), Hosts: c.Hosts, Settings: c.Settings}
 	for i, l := range c.Listeners {
 		l.Upstreams = slices.Clone(l.Upstreams)
 		if l.Upstreams == nil {
@@ -104,6 +156,9 @@ func (c Config) validate() error {
 			return fmt.Errorf("load balancer config: listener %d: %s is listed twice", i, k)
 		}
 		seen[k] = true
+	}
+	if c.Settings.WorkerConnections < 0 || c.Settings.DefaultProxyTimeout < 0 {
+		return fmt.Errorf("load balancer config: settings %+v: negative values", c.Settings)
 	}
 	for h, ip := range c.Hosts {
 		if net.ParseIP(ip) == nil {

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -172,6 +173,23 @@ type proxy struct {
 	mu        sync.Mutex
 	listeners map[listenerKey]listener
 	current   map[listenerKey][]string
+
+	// settings are the current config's; connections read them when they
+	// start.
+	settings atomic.Pointer[Settings]
+	// conns counts the TCP connections carried now, for
+	// Settings.WorkerConnections.
+	conns atomic.Int64
+	// lastRefused throttles the "connection refused: limit" line.
+	lastRefused atomic.Int64
+}
+
+// current settings; the zero Settings before the first apply.
+func (p *proxy) tuned() Settings {
+	if s := p.settings.Load(); s != nil {
+		return *s
+	}
+	return Settings{}
 }
 
 // apply makes the open listeners match cfg and sums up the result. A port
@@ -180,6 +198,11 @@ type proxy struct {
 func (p *proxy) apply(cfg Config) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	settings := cfg.Settings
+	if prev := p.tuned(); prev != settings && p.settings.Load() != nil {
+		p.logf("settings now %+v", settings)
+	}
+	p.settings.Store(&settings)
 	want := map[listenerKey][]string{}
 	for _, l := range cfg.Listeners {
 		want[l.key()] = l.Upstreams

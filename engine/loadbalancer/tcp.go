@@ -65,9 +65,19 @@ func (l *tcpListener) accept() {
 			}
 			continue
 		}
+		if limit := l.p.tuned().WorkerConnections; limit > 0 && l.p.conns.Load() >= int64(limit) {
+			now := time.Now().UnixNano()
+			if last := l.p.lastRefused.Load(); now-last >= int64(time.Second) && l.p.lastRefused.CompareAndSwap(last, now) {
+				l.p.logf("listener %s: connection from %s closed: all %d connections of settings.workerConnections are in use", l.key, c.RemoteAddr(), limit)
+			}
+			c.Close()
+			continue
+		}
+		l.p.conns.Add(1)
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
+			defer l.p.conns.Add(-1)
 			l.handle(c)
 		}()
 	}
@@ -87,6 +97,10 @@ func (l *tcpListener) handle(client *net.TCPConn) {
 		up.Close()
 	})
 	defer stop()
+	if t := l.p.tuned().DefaultProxyTimeout; t > 0 {
+		pipeIdle(client, up, time.Duration(t)*time.Second)
+		return
+	}
 	pipe(client, up)
 }
 
@@ -151,4 +165,59 @@ func copyHalf(dst, src *net.TCPConn) {
 		return
 	}
 	dst.CloseWrite()
+}
+
+// pipeIdle is pipe that ends the connection once no data has gone either way
+// for idle (settings.defaultProxyTimeout). It copies through user space, as
+// a read deadline needs a read to hang on; pipe keeps splice(2) for the
+// default, which has no timeout.
+func pipeIdle(a, b *net.TCPConn, idle time.Duration) {
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		copyIdle(b, a, idle, &last)
+	}()
+	copyIdle(a, b, idle, &last)
+	<-done
+}
+
+func copyIdle(dst, src *net.TCPConn, idle time.Duration, last *atomic.Int64) {
+	abort := func() {
+		dst.SetLinger(0)
+		dst.Close()
+		src.Close()
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		src.SetReadDeadline(time.Unix(0, last.Load()).Add(idle))
+		n, err := src.Read(buf)
+		if n > 0 {
+			last.Store(time.Now().UnixNano())
+			dst.SetWriteDeadline(time.Now().Add(idle))
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				abort()
+				return
+			}
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF):
+			dst.CloseWrite()
+			return
+		case isTimeout(err) && time.Since(time.Unix(0, last.Load())) < idle:
+			// The other direction carried data meanwhile.
+		default:
+			// Idle for the whole timeout, a reset, or closed by the other
+			// copy: end both sides.
+			abort()
+			return
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -151,6 +151,9 @@ func (l *udpListener) run(s *udpSession) {
 func (l *udpListener) answer(ctx context.Context, cancel context.CancelFunc, s *udpSession, up *net.UDPConn, addr string) {
 	defer cancel()
 	idle := l.p.opts.udpIdle
+	if t := l.p.tuned().DefaultProxyTimeout; t > 0 {
+		idle = time.Duration(t) * time.Second
+	}
 	buf := make([]byte, 64*1024)
 	answered := false
 	for {

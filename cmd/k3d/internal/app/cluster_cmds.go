@@ -64,6 +64,7 @@ type CreateClusterCmd struct {
 	Ulimits       []string `name:"runtime-ulimit" sep:"none" placeholder:"NAME=SOFT:HARD" help:"Resource limit for every server and agent, e.g. nofile=65536:65536 (repeatable)."`
 	HostPIDMode   bool     `name:"host-pid-mode" help:"Run servers and agents in the host's PID namespace."`
 	GPUs          string   `name:"gpus" placeholder:"all|N" help:"Give servers and agents the host's GPUs (Docker: NVIDIA device driver; Podman, containerd: CDI spec for nvidia.com/gpu)."`
+	LBOverrides   []string `name:"lb-config-override" sep:"none" placeholder:"KEY=VALUE" help:"Set a load balancer setting by k3d v5's dotted path: settings.workerConnections=N, settings.defaultProxyTimeout=SECONDS (repeatable)."`
 
 	HostAdapt string `name:"host-adapt" env:"K3D_HOST_ADAPT" default:"auto" placeholder:"auto|off|-ID,..." help:"Adapt nodes to what the host cannot give them (auto); off, or turn single ones off: -userns, -cgroupv1, -oom-score-adj."`
 }
@@ -144,15 +145,16 @@ func (c *CreateClusterCmd) flagOptions() (engine.CreateClusterOptions, error) {
 		ServersMemory: c.ServersMemory,
 		AgentsMemory:  c.AgentsMemory,
 
-		NoLoadBalancer:   c.NoLB,
-		UpdateKubeconfig: c.KubeconfigUpdateDefault,
-		SwitchContext:    c.KubeconfigSwitchContext,
-		HostAdapt:        disabled,
-		Registries:       engine.ClusterRegistries{Create: c.RegistryCreate, Use: c.RegistryUse, ConfigFile: c.RegistryConfig},
-		HostAliases:      aliases,
-		Ulimits:          ulimits,
-		HostPID:          c.HostPIDMode,
-		GPUs:             c.GPUs,
+		NoLoadBalancer:    c.NoLB,
+		UpdateKubeconfig:  c.KubeconfigUpdateDefault,
+		SwitchContext:     c.KubeconfigSwitchContext,
+		HostAdapt:         disabled,
+		Registries:        engine.ClusterRegistries{Create: c.RegistryCreate, Use: c.RegistryUse, ConfigFile: c.RegistryConfig},
+		HostAliases:       aliases,
+		Ulimits:           ulimits,
+		HostPID:           c.HostPIDMode,
+		GPUs:              c.GPUs,
+		LBConfigOverrides: c.LBOverrides,
 	}, nil
 }
 
@@ -213,6 +215,7 @@ func (c *CreateClusterCmd) options(env *Env, given map[string]bool) (engine.Crea
 	o.Ulimits = append(o.Ulimits, fo.Ulimits...)
 	override(given["host-pid-mode"], &o.HostPID, fo.HostPID)
 	override(given["gpus"], &o.GPUs, fo.GPUs)
+	o.LBConfigOverrides = append(o.LBConfigOverrides, fo.LBConfigOverrides...)
 	// The file has no datastore section: the flags alone say it.
 	o.Datastore = fo.Datastore
 	o.Ports = append(o.Ports, fo.Ports...)
