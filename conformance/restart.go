@@ -43,6 +43,27 @@ func testRestartPolicy(t *testing.T, f *fixture) {
 		f.holds("node "+name+" stopped on purpose stays down", stayDown, notRunning(f, name))
 	})
 
+	// What every k3d node gets (--auto-restart): back after its process
+	// ends, down once stopped, and back to restarting once started again.
+	t.Run("unless-stopped", func(t *testing.T) {
+		t.Parallel()
+		f := f.sub(t, "unless")
+		name := f.name("node")
+		f.createNode(backends.NodeSpec{Name: name, Cmd: []string{"exit-after", "500ms", "0"}, RestartPolicy: backends.RestartUnlessStopped})
+		f.start(name)
+		f.waitNode(name, "restarted after its process exited 0", 30*time.Second, restarted)
+		if n := f.inspect(name); n.RestartPolicy != backends.RestartUnlessStopped {
+			t.Errorf("node %s: restart policy %q, want unless-stopped", name, n.RestartPolicy)
+		}
+		f.stop(name)
+		f.holds("node "+name+" stopped on purpose stays down", stayDown, notRunning(f, name))
+		f.start(name)
+		before := f.inspect(name).State.RestartCount
+		f.waitNode(name, "restarting again after a start", 30*time.Second, func(n backends.Node) bool {
+			return n.State.RestartCount > before && n.State.Running
+		})
+	})
+
 	t.Run("on-failure", func(t *testing.T) {
 		t.Parallel()
 		f := f.sub(t, "onfail")

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -158,7 +159,7 @@ func lbSpecFrom(n backends.Node, cmd []string) backends.NodeSpec {
 	s := backends.NodeSpec{
 		Name: n.Name, Hostname: n.Hostname, Image: n.Image, Cmd: cmd,
 		Labels: maps.Clone(n.Labels), Ports: slices.Clone(n.Ports),
-		RestartPolicy: backends.RestartUnlessStopped,
+		RestartPolicy: cmp.Or(n.RestartPolicy, backends.RestartUnlessStopped),
 	}
 	for _, a := range n.Networks {
 		s.Networks = append(s.Networks, backends.NetworkAttachment{Network: a.Network, Aliases: a.Aliases})

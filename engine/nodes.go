@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -117,6 +118,9 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 		}
 		if len(o.Ulimits) > 0 {
 			s.Ulimits = o.Ulimits
+		}
+		if o.AutoRestart != nil {
+			s.RestartPolicy = restartPolicy(*o.AutoRestart)
 		}
 		if gateway != "" {
 			s.ExtraHosts = []backends.HostEntry{{Hostname: hostGatewayName, IP: gateway}}
@@ -361,16 +365,17 @@ func nodeSpecFrom(tmpl backends.Node, name string, role Role, image, joinURL, ve
 		mem = 0 // memory limits are per role (--servers-memory, --agents-memory)
 	}
 	return backends.NodeSpec{
-		Name:          name,
-		Hostname:      name,
-		Image:         image,
-		Cmd:           cmd,
-		Env:           env,
-		Labels:        labels,
-		Mounts:        mounts,
-		Networks:      networks,
-		Privileged:    true, // see clusterPlan.k3sSpec
-		RestartPolicy: backends.RestartUnlessStopped,
+		Name:       name,
+		Hostname:   name,
+		Image:      image,
+		Cmd:        cmd,
+		Env:        env,
+		Labels:     labels,
+		Mounts:     mounts,
+		Networks:   networks,
+		Privileged: true, // see clusterPlan.k3sSpec
+		// As the cluster's nodes were made (--auto-restart or not).
+		RestartPolicy: cmp.Or(tmpl.RestartPolicy, backends.RestartUnlessStopped),
 		MemoryLimit:   mem,
 		// A node joins with what the cluster's nodes were made with.
 		Ulimits: tmpl.Ulimits,

@@ -76,6 +76,10 @@ type CreateClusterOptions struct {
 	HostPID bool
 	// GPUs is "all" or a count; empty for none.
 	GPUs string
+	// NoAutoRestart makes nodes that stay down when they exit or the
+	// runtime restarts (restart policy "no"); by default they come back
+	// unless stopped with k3d (unless-stopped), as in k3d v5.
+	NoAutoRestart bool
 	// LBConfigOverrides set load balancer settings by k3d v5's dotted
 	// paths ("settings.workerConnections=2048").
 	LBConfigOverrides []string
@@ -130,6 +134,9 @@ type CreateNodeOptions struct {
 	HostAdapt map[hostadapt.ID]bool
 	// Token is the cluster's token, for a Cluster given as a server's URL.
 	Token string
+	// AutoRestart sets the nodes' restart policy (unless-stopped or no);
+	// nil copies the cluster's nodes' (--auto-restart).
+	AutoRestart *bool
 }
 
 // StartOptions bound starting a cluster or node.

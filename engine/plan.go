@@ -277,7 +277,7 @@ func (p *clusterPlan) k3sSpec(ref nodefilter.NodeRef, global map[string]string, 
 		Privileged: true,
 		// A node comes back after a daemon restart or a crash, but stays
 		// down once stopped by `k3d stop`.
-		RestartPolicy: backends.RestartUnlessStopped,
+		RestartPolicy: p.restartPolicy(),
 		MemoryLimit:   mem,
 		ExtraHosts:    hosts,
 		Ulimits:       p.opts.Ulimits,
@@ -331,7 +331,7 @@ func (p *clusterPlan) lbSpec(global map[string]string, image string) backends.No
 		Ports:    ports,
 		Networks: []backends.NetworkAttachment{{Network: p.network.name}},
 		// The proxy must come back with the daemon like the nodes behind it.
-		RestartPolicy: backends.RestartUnlessStopped,
+		RestartPolicy: p.restartPolicy(),
 	}
 }
 
@@ -388,4 +388,16 @@ func upstreamsFor(refs []nodefilter.NodeRef, port uint16) []string {
 		}
 	}
 	return out
+}
+
+// restartPolicy is the nodes' and the load balancer's (--auto-restart).
+func (p *clusterPlan) restartPolicy() backends.RestartPolicy {
+	return restartPolicy(!p.opts.NoAutoRestart)
+}
+
+func restartPolicy(auto bool) backends.RestartPolicy {
+	if auto {
+		return backends.RestartUnlessStopped
+	}
+	return backends.RestartNo
 }

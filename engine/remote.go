@@ -119,7 +119,7 @@ func (e *Engine) joinRemote(ctx context.Context, o CreateNodeOptions, x addedExt
 			Mounts:        []backends.Mount{{Type: backends.MountTmpfs, Target: "/run"}, {Type: backends.MountTmpfs, Target: "/var/run"}},
 			Networks:      []backends.NetworkAttachment{{Network: netName}},
 			Privileged:    true,
-			RestartPolicy: backends.RestartUnlessStopped,
+			RestartPolicy: restartPolicy(o.AutoRestart == nil || *o.AutoRestart),
 			MemoryLimit:   x.mem,
 			Ulimits:       o.Ulimits,
 		}

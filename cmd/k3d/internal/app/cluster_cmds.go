@@ -64,6 +64,7 @@ type CreateClusterCmd struct {
 	Ulimits       []string `name:"runtime-ulimit" sep:"none" placeholder:"NAME=SOFT:HARD" help:"Resource limit for every server and agent, e.g. nofile=65536:65536 (repeatable)."`
 	HostPIDMode   bool     `name:"host-pid-mode" help:"Run servers and agents in the host's PID namespace."`
 	GPUs          string   `name:"gpus" placeholder:"all|N" help:"Give servers and agents the host's GPUs (Docker: NVIDIA device driver; Podman, containerd: CDI spec for nvidia.com/gpu)."`
+	AutoRestart   bool     `name:"auto-restart" default:"true" negatable:"" help:"Bring nodes back when they exit or the runtime restarts, unless stopped with k3d (restart policy unless-stopped; default true)."`
 	LBOverrides   []string `name:"lb-config-override" sep:"none" placeholder:"KEY=VALUE" help:"Set a load balancer setting by k3d v5's dotted path: settings.workerConnections=N, settings.defaultProxyTimeout=SECONDS (repeatable)."`
 
 	HostAdapt string `name:"host-adapt" env:"K3D_HOST_ADAPT" default:"auto" placeholder:"auto|off|-ID,..." help:"Adapt nodes to what the host cannot give them (auto); off, or turn single ones off: -userns, -cgroupv1, -oom-score-adj."`
@@ -155,6 +156,7 @@ func (c *CreateClusterCmd) flagOptions() (engine.CreateClusterOptions, error) {
 		HostPID:           c.HostPIDMode,
 		GPUs:              c.GPUs,
 		LBConfigOverrides: c.LBOverrides,
+		NoAutoRestart:     !c.AutoRestart,
 	}, nil
 }
 
@@ -216,6 +218,7 @@ func (c *CreateClusterCmd) options(env *Env, given map[string]bool) (engine.Crea
 	override(given["host-pid-mode"], &o.HostPID, fo.HostPID)
 	override(given["gpus"], &o.GPUs, fo.GPUs)
 	o.LBConfigOverrides = append(o.LBConfigOverrides, fo.LBConfigOverrides...)
+	override(given["auto-restart"], &o.NoAutoRestart, fo.NoAutoRestart)
 	// The file has no datastore section: the flags alone say it.
 	o.Datastore = fo.Datastore
 	o.Ports = append(o.Ports, fo.Ports...)

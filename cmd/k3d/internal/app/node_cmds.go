@@ -6,31 +6,38 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alecthomas/kong"
+
 	"github.com/k3d/k3d/engine"
 	"github.com/k3d/k3d/engine/hostadapt"
 )
 
 // CreateNodeCmd is `k3d create node` / `k3d node create`.
 type CreateNodeCmd struct {
-	Name      string        `arg:"" help:"Base name: nodes are called k3d-NAME-0, k3d-NAME-1, ..."`
-	Cluster   string        `predictor:"cluster" short:"c" default:"${default_cluster}" help:"Cluster to add the nodes to, or the URL of a k3s server elsewhere (https://HOST:6443) for agents to join with --token."`
-	Token     string        `help:"The cluster's token, to join a cluster given by URL (k3d cluster list NAME --token prints it)."`
-	Role      string        `default:"agent" enum:"server,agent,master,worker" help:"server or agent."`
-	Replicas  int           `default:"1" help:"How many nodes to add."`
-	Image     string        `short:"i" help:"k3s image (default: the image of the cluster's nodes); pulled only when the runtime does not have it."`
-	Memory    string        `help:"Memory limit per node, e.g. 1g."`
-	K3sArgs   rawValues     `name:"k3s-arg" sep:"none" placeholder:"ARG" help:"Add an argument to the nodes' k3s."`
-	K3sLabels []string      `name:"k3s-node-label" sep:"none" placeholder:"KEY=VALUE" help:"Add a Kubernetes node label (k3s --node-label)."`
-	Env       []string      `short:"e" name:"env" sep:"none" placeholder:"KEY=VALUE" help:"Set an environment variable in the nodes."`
-	Labels    []string      `name:"label" aliases:"runtime-label" sep:"none" placeholder:"KEY=VALUE" help:"Add a container label to the nodes."`
-	Ulimits   []string      `name:"runtime-ulimit" sep:"none" placeholder:"NAME=SOFT:HARD" help:"Resource limit for the nodes, e.g. nofile=65536:65536 (default: the cluster's)."`
-	Wait      bool          `default:"true" negatable:"" help:"Wait until the nodes are ready (default true)."`
-	Timeout   time.Duration `default:"0s" help:"Bound the create (e.g. 2m); 0 means no bound."`
-	HostAdapt string        `name:"host-adapt" env:"K3D_HOST_ADAPT" default:"auto" placeholder:"auto|off|-ID,..." help:"Adapt nodes to the host (auto); off, or -userns, -cgroupv1, -oom-score-adj."`
+	Name        string        `arg:"" help:"Base name: nodes are called k3d-NAME-0, k3d-NAME-1, ..."`
+	Cluster     string        `predictor:"cluster" short:"c" default:"${default_cluster}" help:"Cluster to add the nodes to, or the URL of a k3s server elsewhere (https://HOST:6443) for agents to join with --token."`
+	Token       string        `help:"The cluster's token, to join a cluster given by URL (k3d cluster list NAME --token prints it)."`
+	Role        string        `default:"agent" enum:"server,agent,master,worker" help:"server or agent."`
+	Replicas    int           `default:"1" help:"How many nodes to add."`
+	Image       string        `short:"i" help:"k3s image (default: the image of the cluster's nodes); pulled only when the runtime does not have it."`
+	Memory      string        `help:"Memory limit per node, e.g. 1g."`
+	K3sArgs     rawValues     `name:"k3s-arg" sep:"none" placeholder:"ARG" help:"Add an argument to the nodes' k3s."`
+	K3sLabels   []string      `name:"k3s-node-label" sep:"none" placeholder:"KEY=VALUE" help:"Add a Kubernetes node label (k3s --node-label)."`
+	Env         []string      `short:"e" name:"env" sep:"none" placeholder:"KEY=VALUE" help:"Set an environment variable in the nodes."`
+	Labels      []string      `name:"label" aliases:"runtime-label" sep:"none" placeholder:"KEY=VALUE" help:"Add a container label to the nodes."`
+	Ulimits     []string      `name:"runtime-ulimit" sep:"none" placeholder:"NAME=SOFT:HARD" help:"Resource limit for the nodes, e.g. nofile=65536:65536 (default: the cluster's)."`
+	Wait        bool          `default:"true" negatable:"" help:"Wait until the nodes are ready (default true)."`
+	AutoRestart bool          `name:"auto-restart" negatable:"" help:"Bring the nodes back when they exit or the runtime restarts (default: as the cluster's nodes)."`
+	Timeout     time.Duration `default:"0s" help:"Bound the create (e.g. 2m); 0 means no bound."`
+	HostAdapt   string        `name:"host-adapt" env:"K3D_HOST_ADAPT" default:"auto" placeholder:"auto|off|-ID,..." help:"Adapt nodes to the host (auto); off, or -userns, -cgroupv1, -oom-score-adj."`
 }
 
-func (c *CreateNodeCmd) Run(env *Env) error {
+func (c *CreateNodeCmd) Run(env *Env, kctx *kong.Context) error {
 	role, _ := engine.ParseRole(c.Role)
+	var autoRestart *bool
+	if givenFlags(kctx)["auto-restart"] {
+		autoRestart = &c.AutoRestart
+	}
 	disabled, err := hostadapt.ParseDisabled(c.HostAdapt)
 	if err != nil {
 		return fmt.Errorf("create node %s: --host-adapt: %w", c.Name, err)
@@ -53,6 +60,7 @@ func (c *CreateNodeCmd) Run(env *Env) error {
 			Name: c.Name, Cluster: c.Cluster, Role: role, Replicas: c.Replicas, Image: c.Image,
 			Memory: c.Memory, NoWait: !c.Wait, Timeout: c.Timeout, K3sArgs: k3sArgs, Env: c.Env, Labels: c.Labels,
 			Ulimits: ulimits, HostAdapt: disabled, Token: c.Token,
+			AutoRestart: autoRestart,
 		})
 		if err != nil {
 			return err
