@@ -134,6 +134,7 @@ func badInputs(runtime string) []badInput {
 		{"node with an unknown role", []string{"create", "node", "{name}", "--cluster", "{existing}", "--role", "boss", "--image", "{image}"}, nil, "boss"},
 		{"node with the load balancer's role", []string{"create", "node", "{name}", "--cluster", "{existing}", "--role", "loadbalancer", "--image", "{image}"}, nil, "loadbalancer"},
 		{"node with zero replicas", []string{"create", "node", "{name}", "--cluster", "{existing}", "--replicas", "0", "--image", "{image}"}, nil, "replicas"},
+		{"node with an unparsable memory limit", []string{"create", "node", "{name}", "--cluster", "{existing}", "--memory", "lots", "--image", "{image}"}, nil, "--memory"},
 		// Joining a cluster elsewhere by URL.
 		{"node joining by URL without a token", []string{"create", "node", "{name}", "--cluster", "https://127.0.0.1:{free}", "--image", "{image}"}, nil, "--token"},
 		{"node joining a URL that is not https", []string{"create", "node", "{name}", "--cluster", "http://127.0.0.1:{free}", "--token", "t", "--image", "{image}"}, nil, "https://HOST:6443"},
