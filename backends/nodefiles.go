@@ -70,6 +70,21 @@ func (f NodeFiles) Put(node, name string, data []byte) (string, error) {
 // MeminfoFile is the name Put is given for a node's fake /proc/meminfo.
 const MeminfoFile = "meminfo"
 
+// PutMeminfo writes the fake /proc/meminfo of a node about to be created
+// with a memory limit and returns its host path. The files are the node's
+// by name, so inspect (the runtime's lookup of that name) must report
+// ErrNotFound: a node of that name that exists already keeps its own, and
+// the create fails with ErrAlreadyExists.
+func (f NodeFiles) PutMeminfo(node string, limit int64, inspect func() error) (string, error) {
+	switch err := inspect(); {
+	case err == nil:
+		return "", NewError(ErrAlreadyExists, "node "+node, "")
+	case !IsNotFound(err):
+		return "", err
+	}
+	return f.Put(node, MeminfoFile, Meminfo(limit))
+}
+
 // IsMeminfoMount reports whether a bind mount of node is its fake
 // /proc/meminfo, which inspection hides: it follows from MemoryLimit and is
 // not one of the spec's mounts. It goes by the path's shape, not by Root, so

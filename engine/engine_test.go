@@ -949,3 +949,48 @@ func TestAPIPortWithNameAndAddress(t *testing.T) {
 		t.Errorf("API %+v, want k3d.local on 127.0.0.1:%s", cl.API, port)
 	}
 }
+
+// Agents that joined a cluster elsewhere by URL are not a cluster here:
+// cluster list leaves them out, prune keeps them (their servers are not on
+// this runtime), and deleting the last of them takes their network along.
+func TestJoinByURLNodesAndTheirNetwork(t *testing.T) {
+	te := newTestEnv(t)
+	ctx := ctxT(t)
+	const url = "https://192.0.2.10:6443"
+	nodes, err := te.e.CreateNodes(ctx, CreateNodeOptions{Name: "far", Cluster: url, Token: "secret", Replicas: 2, Image: testImage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 2 || nodes[0].Cluster != url {
+		t.Fatalf("nodes = %+v", nodes)
+	}
+	n, err := te.rt.InspectNode(ctx, "k3d-far-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(n.Env, "K3S_URL="+url) || !slices.Contains(n.Env, "K3S_TOKEN=secret") || n.Labels[LabelClusterExternal] != "true" {
+		t.Errorf("k3d-far-0: env %v labels %v", n.Env, n.Labels)
+	}
+	if cs, err := te.e.ListClusters(ctx); err != nil || len(cs) != 0 {
+		t.Errorf("cluster list = %+v, %v; want no cluster", cs, err)
+	}
+	rep, err := te.e.Prune(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Nodes)+len(rep.Networks) != 0 {
+		t.Errorf("prune removed the joined agents or their network: %+v", rep)
+	}
+	if err := te.e.DeleteNode(ctx, "k3d-far-0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := te.rt.InspectNetwork(ctx, "k3d-far"); err != nil {
+		t.Errorf("network k3d-far gone while k3d-far-1 uses it: %v", err)
+	}
+	if err := te.e.DeleteNode(ctx, "k3d-far-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := te.rt.InspectNetwork(ctx, "k3d-far"); !backends.IsNotFound(err) {
+		t.Errorf("network k3d-far after the last agent: %v, want not found", err)
+	}
+}

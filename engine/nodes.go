@@ -90,13 +90,9 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 		return nil, err
 	}
 
-	all, err := e.rt.ListNodes(ctx, nil)
+	taken, err := e.takenNames(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	taken := map[string]bool{}
-	for _, n := range all {
-		taken[n.Name] = true
+		return nil, err
 	}
 	var specs []backends.NodeSpec
 	for i := 0; i < o.Replicas; i++ {
@@ -151,15 +147,7 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 		return nil, err
 	}
 	e.importKept(ctx, tmpl.Name, specNames(specs), o.NoWait)
-	var out []Node
-	for _, s := range specs {
-		n, err := e.GetNode(ctx, s.Name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, nil
+	return e.getNodes(ctx, specs)
 }
 
 // addedExtras is what `node create` adds to every new node, checked.
@@ -460,4 +448,31 @@ func (e *Engine) DeleteAllNodes(ctx context.Context, cluster string) ([]string, 
 		gone = append(gone, n.Labels)
 	}
 	return names, e.deleteExternalNetworks(ctx, gone)
+}
+
+// takenNames are the names of every container the runtime has, k3d's or not:
+// a new node's name must be free among all of them.
+func (e *Engine) takenNames(ctx context.Context) (map[string]bool, error) {
+	all, err := e.rt.ListNodes(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	taken := make(map[string]bool, len(all))
+	for _, n := range all {
+		taken[n.Name] = true
+	}
+	return taken, nil
+}
+
+// getNodes reads back the nodes just made from specs.
+func (e *Engine) getNodes(ctx context.Context, specs []backends.NodeSpec) ([]Node, error) {
+	out := make([]Node, 0, len(specs))
+	for _, s := range specs {
+		n, err := e.GetNode(ctx, s.Name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

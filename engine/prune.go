@@ -36,8 +36,9 @@ func (e *Engine) Prune(ctx context.Context) (PruneReport, error) {
 	gone := map[string]bool{}
 	for _, n := range nodes {
 		cl := n.Labels[LabelCluster]
-		// Nodes that belong to no cluster (registries) are not dangling.
-		if cl == "" || hasServer[cl] || Role(n.Labels[LabelRole]) == RoleRegistry {
+		// Nodes that belong to no cluster (registries) are not dangling, nor
+		// are agents of a cluster elsewhere, whose servers are not here.
+		if cl == "" || hasServer[cl] || Role(n.Labels[LabelRole]) == RoleRegistry || isTrue(n.Labels, LabelClusterExternal) {
 			keep = append(keep, n)
 			continue
 		}

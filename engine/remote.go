@@ -43,13 +43,9 @@ func (e *Engine) joinRemote(ctx context.Context, o CreateNodeOptions, x addedExt
 	} else if !backends.IsNotFound(err) {
 		return nil, wrapf(err, "inspect network %s", netName)
 	}
-	all, err := e.rt.ListNodes(ctx, nil)
+	taken, err := e.takenNames(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	taken := map[string]bool{}
-	for _, n := range all {
-		taken[n.Name] = true
+		return nil, err
 	}
 	for i := 0; i < o.Replicas; i++ {
 		if name := fmt.Sprintf("k3d-%s-%d", o.Name, i); taken[name] {
@@ -150,15 +146,7 @@ func (e *Engine) joinRemote(ctx context.Context, o CreateNodeOptions, x addedExt
 			return fail(fmt.Errorf("join %s: %w", joinURL, err))
 		}
 	}
-	var out []Node
-	for _, s := range specs {
-		n, err := e.GetNode(ctx, s.Name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, nil
+	return e.getNodes(ctx, specs)
 }
 
 // deleteExternalNetworks removes the networks of nodes that joined a cluster

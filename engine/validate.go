@@ -128,13 +128,9 @@ func (e *Engine) planCluster(ctx context.Context, o CreateClusterOptions) (p *cl
 	if len(existing) > 0 {
 		return nil, existsf("cluster %s already exists: delete it with `k3d delete cluster %s` or choose another name", o.Name, o.Name)
 	}
-	all, err := e.rt.ListNodes(ctx, nil)
+	taken, err := e.takenNames(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	taken := map[string]bool{}
-	for _, n := range all {
-		taken[n.Name] = true
+		return nil, err
 	}
 	for _, r := range p.refs {
 		if taken[r.Name] {

@@ -2,7 +2,6 @@ package podman
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 
@@ -108,18 +107,14 @@ func (r *Runtime) createNode(ctx context.Context, spec backends.NodeSpec) (node 
 	}
 
 	if spec.MemoryLimit > 0 {
-		// The files are the node's by name: a node of that name that exists
-		// already must keep its own.
-		if _, err := r.inspectContainer(ctx, spec.Name); err == nil {
-			return backends.Node{}, backends.NewError(backends.ErrAlreadyExists, nodeObj(spec.Name), "")
-		} else if !errors.Is(err, backends.ErrNotFound) {
-			return backends.Node{}, err
-		}
-		madeFiles = true
-		src, err := r.files.Put(spec.Name, backends.MeminfoFile, backends.Meminfo(spec.MemoryLimit))
+		src, err := r.files.PutMeminfo(spec.Name, spec.MemoryLimit, func() error {
+			_, err := r.inspectContainer(ctx, spec.Name)
+			return err
+		})
 		if err != nil {
 			return backends.Node{}, err
 		}
+		madeFiles = true
 		s.Mounts = append(s.Mounts, readOnlyBind(src, backends.MeminfoPath))
 	}
 
