@@ -28,7 +28,7 @@ type CreateClusterCmd struct {
 	Ports         []string  `short:"p" name:"port" sep:"none" placeholder:"[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL][@FILTER]" help:"Publish a port, e.g. 8080:80@loadbalancer."`
 	Volumes       []string  `short:"v" name:"volume" sep:"none" placeholder:"[SOURCE:]DEST[:ro|rw][@FILTER]" help:"Mount a host path or named volume into nodes."`
 	Env           []string  `short:"e" name:"env" sep:"none" placeholder:"KEY=VALUE[@FILTER]" help:"Set an environment variable in nodes."`
-	Labels        []string  `name:"label" aliases:"runtime-label" sep:"none" placeholder:"KEY=VALUE[@FILTER]" help:"Add a container label to nodes."`
+	Labels        []string  `name:"runtime-label" aliases:"label" sep:"none" placeholder:"KEY=VALUE[@FILTER]" help:"Add a container (runtime) label to nodes; --label is the seed's name for it."`
 	K3sArgs       rawValues `name:"k3s-arg" sep:"none" placeholder:"ARG[@FILTER]" help:"Add an argument to k3s, e.g. --disable=traefik@server:*."`
 	K3sNodeLabels []string  `name:"k3s-node-label" sep:"none" placeholder:"KEY=VALUE[@FILTER]" help:"Add a Kubernetes node label (k3s --node-label), e.g. tier=gpu@agent:0."`
 	K3sServerArgs rawValues `name:"k3s-server-arg" sep:"none" placeholder:"ARG" help:"Add an argument to k3s on every server."`

@@ -24,7 +24,7 @@ type CreateNodeCmd struct {
 	K3sArgs     rawValues     `name:"k3s-arg" sep:"none" placeholder:"ARG" help:"Add an argument to the nodes' k3s."`
 	K3sLabels   []string      `name:"k3s-node-label" sep:"none" placeholder:"KEY=VALUE" help:"Add a Kubernetes node label (k3s --node-label)."`
 	Env         []string      `short:"e" name:"env" sep:"none" placeholder:"KEY=VALUE" help:"Set an environment variable in the nodes."`
-	Labels      []string      `name:"label" aliases:"runtime-label" sep:"none" placeholder:"KEY=VALUE" help:"Add a container label to the nodes."`
+	Labels      []string      `name:"runtime-label" aliases:"label" sep:"none" placeholder:"KEY=VALUE" help:"Add a container (runtime) label to the nodes."`
 	Ulimits     []string      `name:"runtime-ulimit" sep:"none" placeholder:"NAME=SOFT:HARD" help:"Resource limit for the nodes, e.g. nofile=65536:65536 (default: the cluster's)."`
 	Wait        bool          `default:"true" negatable:"" help:"Wait until the nodes are ready (default true)."`
 	AutoRestart bool          `name:"auto-restart" negatable:"" help:"Bring the nodes back when they exit or the runtime restarts (default: as the cluster's nodes)."`
