@@ -47,9 +47,15 @@ func server(tb testing.TB, handle func(net.Conn)) string {
 }
 
 func viaProxy(b *testing.B, upstream string) string {
+	return viaProxyWith(b, upstream, Settings{})
+}
+
+// viaProxyWith is viaProxy with load balancer settings
+// (--lb-config-override).
+func viaProxyWith(b *testing.B, upstream string, s Settings) string {
 	o := testOptions()
 	r := startProxy(b, o, 1, func(p []uint16) Config {
-		return Config{Listeners: []Listener{{Port: p[0], Protocol: "tcp", Upstreams: []string{upstream}}}}
+		return Config{Listeners: []Listener{{Port: p[0], Protocol: "tcp", Upstreams: []string{upstream}}}, Settings: s}
 	})
 	return r.addr(0)
 }
@@ -62,6 +68,8 @@ func BenchmarkTCPThroughput(b *testing.B) {
 	}{
 		{"direct", func(*testing.B) string { return up }},
 		{"proxy", func(b *testing.B) string { return viaProxy(b, up) }},
+		// settings.defaultProxyTimeout copies through user space.
+		{"proxy-idle-timeout", func(b *testing.B) string { return viaProxyWith(b, up, Settings{DefaultProxyTimeout: 600}) }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			addr := tc.addr(b)
