@@ -981,6 +981,10 @@ func TestJoinByURLNodesAndTheirNetwork(t *testing.T) {
 	if len(rep.Nodes)+len(rep.Networks) != 0 {
 		t.Errorf("prune removed the joined agents or their network: %+v", rep)
 	}
+	// A cluster of the agents' base name would share their network.
+	if _, err := te.e.CreateCluster(ctx, CreateClusterOptions{Name: "far", Servers: 1, Image: testImage}); !backends.IsAlreadyExists(err) || !strings.Contains(err.Error(), "joined "+url) {
+		t.Errorf("create cluster far: %v, want a refusal naming the joined cluster", err)
+	}
 	if err := te.e.DeleteNode(ctx, "k3d-far-0"); err != nil {
 		t.Fatal(err)
 	}

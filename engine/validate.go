@@ -173,6 +173,9 @@ func (e *Engine) planNetwork(ctx context.Context, p *clusterPlan) error {
 	if err != nil {
 		return wrapf(err, "inspect network %s", name)
 	}
+	if p.opts.Network == "" && isTrue(n.Labels, LabelClusterExternal) {
+		return existsf("network %s belongs to agents that joined %s (k3d node create %s --cluster URL): choose another cluster name", name, n.Labels[LabelCluster], p.name)
+	}
 	if p.opts.Subnet != "" {
 		return invalidf("--subnet cannot apply to network %s, which exists already: leave --subnet out or name a new network", name)
 	}
