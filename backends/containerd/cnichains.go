@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -138,30 +137,66 @@ func referenced(ctx context.Context, c sharedChain) bool {
 	return false
 }
 
-// deleteJumps deletes the rules of chain from that jump to target, by
-// number, last first.
+// deleteJumps deletes the rules of chain from that jump to target. Each is
+// deleted by its rule spec, never by its number: dockerd and netavark add
+// and remove rules in FORWARD at any time, and a number read a moment ago
+// can name another tool's rule by now (deleting Docker's ACCEPT for a new
+// bridge cuts its containers off from each other).
 func deleteJumps(ctx context.Context, table, from, target string) error {
-	out, err := iptables(ctx, "-t", table, "-L", from, "--line-numbers", "-n")
+	out, err := iptables(ctx, "-t", table, "-S", from)
 	if err != nil {
 		return err
 	}
-	var nums []int
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) >= 2 && f[1] == target {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				nums = append(nums, n)
-			}
+		args, ok := strings.CutPrefix(sc.Text(), "-A "+from+" ")
+		if !ok || (!strings.HasSuffix(args, "-j "+target) && !strings.Contains(args, "-j "+target+" ")) {
+			continue
 		}
-	}
-	slices.Sort(nums)
-	for _, n := range slices.Backward(nums) {
-		if _, err := iptables(ctx, "-t", table, "-D", from, strconv.Itoa(n)); err != nil {
+		spec, err := splitRule(args)
+		if err != nil {
+			return fmt.Errorf("rule %q of %s: %w", args, from, err)
+		}
+		if _, err := iptables(ctx, append([]string{"-t", table, "-D", from}, spec...)...); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// splitRule splits a rule as `iptables -S` prints it into arguments: words,
+// with double quotes around those that hold spaces (comments).
+func splitRule(rule string) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for i := 0; i < len(rule); i++ {
+		ch := rule[i]
+		switch {
+		case ch == '"':
+			quoted = !quoted
+			inWord = true
+		case ch == '\\' && quoted && i+1 < len(rule):
+			i++
+			cur.WriteByte(rule[i])
+		case ch == ' ' && !quoted:
+			if inWord {
+				out = append(out, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(ch)
+			inWord = true
+		}
+	}
+	if quoted {
+		return nil, fmt.Errorf("unbalanced quote")
+	}
+	if inWord {
+		out = append(out, cur.String())
+	}
+	return out, nil
 }
 
 // iptables runs iptables, waiting for the xtables lock as the plugins do.
