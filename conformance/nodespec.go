@@ -117,6 +117,29 @@ func testNodeSpec(t *testing.T, f *fixture) {
 			t.Errorf("node %s: inspect does not report the host PID namespace", hostPID)
 		}
 	})
+	t.Run("invalid-resources", func(t *testing.T) {
+		f := f.on(t)
+		// Every backend refuses a resource request it cannot read, with
+		// ErrInvalid and before it makes anything: never a node with the
+		// request dropped.
+		i := 0
+		for what, bad := range map[string]backends.NodeSpec{
+			"a negative memory limit":        {MemoryLimit: -1},
+			"a ulimit of an unknown name":    {Ulimits: []backends.Ulimit{{Name: "files", Soft: 1, Hard: 1}}},
+			"a ulimit soft above hard":       {Ulimits: []backends.Ulimit{{Name: "nofile", Soft: 2, Hard: 1}}},
+			"a ulimit given twice":           {Ulimits: []backends.Ulimit{{Name: "nofile", Soft: 1, Hard: 1}, {Name: "nofile", Soft: 2, Hard: 2}}},
+			"a GPU request that is no count": {GPUs: "many"},
+			"a GPU count of zero":            {GPUs: "0"},
+		} {
+			i++
+			bad.Name = f.name(fmt.Sprintf("badres%d", i))
+			_, err := f.rt.CreateNode(f.ctx, f.nodeSpec(bad))
+			wantKind(t, what, err, backends.ErrInvalid)
+			if _, ierr := f.rt.InspectNode(f.ctx, bad.Name); !backends.IsNotFound(ierr) {
+				t.Errorf("%s: refused node %s exists: %v", what, bad.Name, ierr)
+			}
+		}
+	})
 	t.Run("gpus", func(t *testing.T) {
 		f := f.on(t)
 		// A GPU request is granted or refused with ErrPrerequisite (at

@@ -32,8 +32,8 @@ func checkSpec(spec backends.NodeSpec) error {
 	if spec.Image == "" {
 		return invalid(obj, "no image given")
 	}
-	if spec.MemoryLimit < 0 {
-		return invalid(obj, "negative memory limit %d", spec.MemoryLimit)
+	if err := spec.CheckResources(); err != nil {
+		return invalid(obj, "%v", err)
 	}
 	switch spec.RestartPolicy {
 	case "", backends.RestartNo, backends.RestartAlways, backends.RestartUnlessStopped, backends.RestartOnFailure:
@@ -75,12 +75,6 @@ func checkSpec(spec backends.NodeSpec) error {
 		default:
 			return invalid(obj, "mount at %s: unknown type %q", m.Target, m.Type)
 		}
-	}
-	if err := backends.CheckUlimits(spec.Ulimits); err != nil {
-		return invalid(obj, "%v", err)
-	}
-	if _, err := backends.GPUCount(spec.GPUs); err != nil {
-		return invalid(obj, "%v", err)
 	}
 	for _, h := range spec.ExtraHosts {
 		if h.Hostname == "" || h.IP == "" || strings.ContainsAny(h.Hostname, " \t\n") {

@@ -35,8 +35,8 @@ func buildNodeConfig(spec backends.NodeSpec) (nodeConfig, error) {
 	if spec.Image == "" {
 		return invalid("no image given")
 	}
-	if spec.MemoryLimit < 0 {
-		return invalid("negative memory limit %d", spec.MemoryLimit)
+	if err := spec.CheckResources(); err != nil {
+		return invalid("%v", err)
 	}
 	hostname := spec.Hostname
 	if hostname == "" {
@@ -73,20 +73,13 @@ func buildNodeConfig(spec backends.NodeSpec) (nodeConfig, error) {
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(restart)},
 		Resources:     container.Resources{Memory: spec.MemoryLimit},
 	}
-	if err := backends.CheckUlimits(spec.Ulimits); err != nil {
-		return invalid("%v", err)
-	}
 	for _, u := range spec.Ulimits {
 		hc.Ulimits = append(hc.Ulimits, &container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
 	}
 	if spec.HostPID {
 		hc.PidMode = "host"
 	}
-	gpus, err := backends.GPUCount(spec.GPUs)
-	if err != nil {
-		return invalid("%v", err)
-	}
-	if gpus != 0 {
+	if gpus, _ := backends.GPUCount(spec.GPUs); gpus != 0 { // checked above
 		// What `docker run --gpus` (and k3d v5) ask for: the daemon's
 		// NVIDIA device driver picks the devices.
 		hc.DeviceRequests = []container.DeviceRequest{{Count: gpus, Capabilities: [][]string{{"gpu"}}}}

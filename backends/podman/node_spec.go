@@ -26,8 +26,8 @@ func buildSpec(ns backends.NodeSpec) (*specgen.SpecGenerator, error) {
 	if ns.Image == "" {
 		return invalid("no image given")
 	}
-	if ns.MemoryLimit < 0 {
-		return invalid("negative memory limit %d", ns.MemoryLimit)
+	if err := ns.CheckResources(); err != nil {
+		return invalid("%v", err)
 	}
 	s := specgen.NewSpecGenerator(ns.Image, false)
 	s.Name = ns.Name
@@ -76,9 +76,6 @@ func buildSpec(ns backends.NodeSpec) (*specgen.SpecGenerator, error) {
 		s.ResourceLimits = &spec.LinuxResources{Memory: &spec.LinuxMemory{Limit: &limit}}
 	}
 
-	if err := backends.CheckUlimits(ns.Ulimits); err != nil {
-		return invalid("%v", err)
-	}
 	for _, u := range ns.Ulimits {
 		// The service prefixes RLIMIT_ itself.
 		s.Rlimits = append(s.Rlimits, spec.POSIXRlimit{Type: u.Name, Soft: uint64(u.Soft), Hard: uint64(u.Hard)})
@@ -86,10 +83,7 @@ func buildSpec(ns backends.NodeSpec) (*specgen.SpecGenerator, error) {
 	if ns.HostPID {
 		s.PidNS = specgen.Namespace{NSMode: specgen.Host}
 	}
-	gpus, err := backends.CDIGPUDevices(ns.GPUs)
-	if err != nil {
-		return invalid("%v", err)
-	}
+	gpus, _ := backends.CDIGPUDevices(ns.GPUs) // checked above
 	// Podman takes GPUs as CDI devices (what `podman run --device
 	// nvidia.com/gpu=all` asks for); inspect does not report CDI devices, so
 	// the request is kept in a label for InspectNode.

@@ -7,6 +7,21 @@ import (
 	"strings"
 )
 
+// CheckResources says what is wrong with the resources a node asks for,
+// if anything: a negative memory limit, a bad ulimit (see CheckUlimits) or
+// a GPU request that is neither "all" nor a count. Every backend refuses
+// such a spec with ErrInvalid before it makes anything.
+func (s NodeSpec) CheckResources() error {
+	if s.MemoryLimit < 0 {
+		return fmt.Errorf("negative memory limit %d", s.MemoryLimit)
+	}
+	if err := CheckUlimits(s.Ulimits); err != nil {
+		return err
+	}
+	_, err := GPUCount(s.GPUs)
+	return err
+}
+
 // ulimitResources maps the names `docker run --ulimit` takes to the OCI
 // spec's RLIMIT_* types, so every backend accepts the same names.
 var ulimitResources = map[string]string{
