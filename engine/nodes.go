@@ -11,6 +11,7 @@ import (
 
 	"github.com/k3d/k3d/backends"
 	"github.com/k3d/k3d/engine/flagspec"
+	"github.com/k3d/k3d/engine/hostadapt"
 )
 
 // CreateNodes adds nodes to a running cluster: k3d-NAME-0 ... k3d-NAME-(N-1),
@@ -48,7 +49,6 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 	if o.Token != "" {
 		return nil, invalidf("--token is for joining a cluster by URL (--cluster https://HOST:6443); nodes added to cluster %s get its own token", o.Cluster)
 	}
-	mem, extraArgs, extraEnv, extraLabels := x.mem, x.args, x.env, x.labels
 
 	c, err := e.GetCluster(ctx, o.Cluster)
 	if err != nil {
@@ -61,23 +61,12 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 	if o.Image == "" {
 		o.Image = tmpl.Image
 	}
-	present, err := e.imagePresent(ctx, o.Image)
-	if err != nil {
-		return nil, err
-	}
-	info, err := e.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
 	// Only what the user gave now counts as the user's own setting: the
 	// template's args may hold adaptations an earlier create made, which
 	// are not carried over to a node of another role.
-	adapt, err := decideAdaptations(info, o.HostAdapt, extraArgs, o.Image)
+	present, adapt, err := e.prepareNodes(ctx, o.Image, o.HostAdapt, x.args)
 	if err != nil {
 		return nil, err
-	}
-	for _, a := range adapt {
-		e.note(a.Message)
 	}
 	var gateway string
 	if c.Network != "" {
@@ -90,27 +79,23 @@ func (e *Engine) CreateNodes(ctx context.Context, o CreateNodeOptions) ([]Node, 
 		return nil, err
 	}
 
-	taken, err := e.takenNames(ctx)
-	if err != nil {
+	names := replicaNames(o.Name, o.Replicas)
+	if err := e.requireFreeNames(ctx, names); err != nil {
 		return nil, err
 	}
 	var specs []backends.NodeSpec
-	for i := 0; i < o.Replicas; i++ {
-		name := fmt.Sprintf("k3d-%s-%d", o.Name, i)
-		if taken[name] {
-			return nil, existsf("a container named %s exists already: choose another node name", name)
-		}
+	for _, name := range names {
 		s := nodeSpecFrom(tmpl, name, o.Role, o.Image, joinURL, e.version)
-		s.Cmd = append(s.Cmd, extraArgs...)
+		s.Cmd = append(s.Cmd, x.args...)
 		for _, a := range adapt.k3sArgs() {
 			if !slices.Contains(s.Cmd, a) {
 				s.Cmd = append(s.Cmd, a)
 			}
 		}
-		s.Env = append(s.Env, extraEnv...)
-		maps.Copy(s.Labels, extraLabels)
-		if mem > 0 {
-			s.MemoryLimit = mem
+		s.Env = append(s.Env, x.env...)
+		maps.Copy(s.Labels, x.labels)
+		if x.mem > 0 {
+			s.MemoryLimit = x.mem
 		}
 		if len(o.Ulimits) > 0 {
 			s.Ulimits = o.Ulimits
@@ -159,14 +144,12 @@ type addedExtras struct {
 }
 
 func (e *Engine) parseAddedExtras(o CreateNodeOptions) (x addedExtras, err error) {
-	x.mem, err = parseMemory("--memory", o.Memory)
-	if err != nil {
+	if x.mem, err = parseMemory("--memory", o.Memory); err != nil {
 		return x, err
 	}
 	if err := backends.CheckUlimits(o.Ulimits); err != nil {
 		return x, invalidf("--runtime-ulimit: %v", err)
 	}
-	var extraArgs []string
 	for _, s := range o.K3sArgs {
 		a, err := flagspec.ParseK3sArg(s)
 		if err != nil {
@@ -175,17 +158,16 @@ func (e *Engine) parseAddedExtras(o CreateNodeOptions) (x addedExtras, err error
 		if len(a.Filters) > 0 {
 			return x, invalidf("k3s arg %q: node filters do not apply to `create node`: every new node gets the argument", s)
 		}
-		extraArgs = append(extraArgs, a.Arg)
+		x.args = append(x.args, a.Arg)
 	}
-	var extraEnv []string
 	for _, s := range o.Env {
 		ev, err := flagspec.ParseEnv(s, e.lookupEnv)
 		if err != nil {
 			return x, invalidf("%v", err)
 		}
-		extraEnv = append(extraEnv, ev.String())
+		x.env = append(x.env, ev.String())
 	}
-	extraLabels := map[string]string{}
+	x.labels = map[string]string{}
 	for _, s := range o.Labels {
 		l, err := flagspec.ParseLabel(s)
 		if err != nil {
@@ -194,11 +176,38 @@ func (e *Engine) parseAddedExtras(o CreateNodeOptions) (x addedExtras, err error
 		if l.Key == LabelApp || strings.HasPrefix(l.Key, "k3d.") {
 			return x, invalidf("label %q: keys app and k3d.* are k3d's own: choose another key", s)
 		}
-		extraLabels[l.Key] = l.Value
+		x.labels[l.Key] = l.Value
 	}
-
-	x.args, x.env, x.labels = extraArgs, extraEnv, extraLabels
 	return x, nil
+}
+
+// prepareNodes checks that the new nodes' image can be had (present says
+// whether it must be pulled) and decides the host adaptations they get,
+// noting each; userArgs are the k3s arguments the user gave.
+func (e *Engine) prepareNodes(ctx context.Context, image string, disabled map[hostadapt.ID]bool, userArgs []string) (present bool, adapt adaptations, err error) {
+	if present, err = e.imagePresent(ctx, image); err != nil {
+		return false, nil, err
+	}
+	info, err := e.Info(ctx)
+	if err != nil {
+		return false, nil, err
+	}
+	if adapt, err = decideAdaptations(info, disabled, userArgs, image); err != nil {
+		return false, nil, err
+	}
+	for _, a := range adapt {
+		e.note(a.Message)
+	}
+	return present, adapt, nil
+}
+
+// replicaNames are the names of n nodes of base name: k3d-NAME-0 ...
+func replicaNames(base string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("k3d-%s-%d", base, i)
+	}
+	return out
 }
 
 func (e *Engine) addNodes(ctx context.Context, cluster string, specs []backends.NodeSpec, files []nodeFile, noWait bool, made *created) error {
@@ -450,18 +459,33 @@ func (e *Engine) DeleteAllNodes(ctx context.Context, cluster string) ([]string, 
 	return names, e.deleteExternalNetworks(ctx, gone)
 }
 
-// takenNames are the names of every container the runtime has, k3d's or not:
-// a new node's name must be free among all of them.
-func (e *Engine) takenNames(ctx context.Context) (map[string]bool, error) {
+// requireFreeNames fails unless no container on the runtime, k3d's or not,
+// has one of names.
+func (e *Engine) requireFreeNames(ctx context.Context, names []string) error {
+	name, err := e.takenName(ctx, names)
+	if err != nil || name == "" {
+		return err
+	}
+	return existsf("a container named %s exists already: choose another node name", name)
+}
+
+// takenName is the first of names that a container on the runtime, k3d's or
+// not, has already; "" when all are free.
+func (e *Engine) takenName(ctx context.Context, names []string) (string, error) {
 	all, err := e.rt.ListNodes(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
+		return "", fmt.Errorf("list nodes: %w", err)
 	}
 	taken := make(map[string]bool, len(all))
 	for _, n := range all {
 		taken[n.Name] = true
 	}
-	return taken, nil
+	for _, name := range names {
+		if taken[name] {
+			return name, nil
+		}
+	}
+	return "", nil
 }
 
 // getNodes reads back the nodes just made from specs.

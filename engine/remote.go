@@ -43,29 +43,13 @@ func (e *Engine) joinRemote(ctx context.Context, o CreateNodeOptions, x addedExt
 	} else if !backends.IsNotFound(err) {
 		return nil, wrapf(err, "inspect network %s", netName)
 	}
-	taken, err := e.takenNames(ctx)
-	if err != nil {
+	names := replicaNames(o.Name, o.Replicas)
+	if err := e.requireFreeNames(ctx, names); err != nil {
 		return nil, err
 	}
-	for i := 0; i < o.Replicas; i++ {
-		if name := fmt.Sprintf("k3d-%s-%d", o.Name, i); taken[name] {
-			return nil, existsf("a container named %s exists already: choose another node name", name)
-		}
-	}
-	present, err := e.imagePresent(ctx, o.Image)
+	present, adapt, err := e.prepareNodes(ctx, o.Image, o.HostAdapt, x.args)
 	if err != nil {
 		return nil, err
-	}
-	info, err := e.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	adapt, err := decideAdaptations(info, o.HostAdapt, x.args, o.Image)
-	if err != nil {
-		return nil, err
-	}
-	for _, a := range adapt {
-		e.note(a.Message)
 	}
 	if !present {
 		if err := e.pullImage(ctx, o.Image); err != nil {
@@ -102,8 +86,7 @@ func (e *Engine) joinRemote(ctx context.Context, o CreateNodeOptions, x addedExt
 	labels[LabelRole] = string(RoleAgent)
 	maps.Copy(labels, x.labels)
 	var specs []backends.NodeSpec
-	for i := 0; i < o.Replicas; i++ {
-		name := fmt.Sprintf("k3d-%s-%d", o.Name, i)
+	for _, name := range names {
 		s := backends.NodeSpec{
 			Name:     name,
 			Hostname: name,
@@ -124,27 +107,10 @@ func (e *Engine) joinRemote(ctx context.Context, o CreateNodeOptions, x addedExt
 		}
 		specs = append(specs, s)
 	}
-	err = e.step(fmt.Sprintf("Creating %s", describeNodes(specs)), func() error {
-		return forEach(ctx, specs, func(ctx context.Context, s backends.NodeSpec) error {
-			if err := e.createNode(ctx, s, made); err != nil {
-				return err
-			}
-			if files := adapt.files(); len(files) > 0 {
-				return e.writeFiles(ctx, s.Name, files)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return fail(err)
-	}
-	if _, err := e.startNodes(ctx, specNames(specs), ""); err != nil {
-		return fail(err)
-	}
-	if !o.NoWait {
-		if err := e.waitReady(ctx, specs, nil); err != nil {
-			return fail(fmt.Errorf("join %s: %w", joinURL, err))
-		}
+	// As nodes added to a local cluster are made; the load balancer update
+	// finds none, as a cluster given by URL has none here.
+	if err := e.addNodes(ctx, joinURL, specs, adapt.files(), o.NoWait, made); err != nil {
+		return fail(fmt.Errorf("join %s: %w", joinURL, err))
 	}
 	return e.getNodes(ctx, specs)
 }

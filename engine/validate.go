@@ -128,14 +128,14 @@ func (e *Engine) planCluster(ctx context.Context, o CreateClusterOptions) (p *cl
 	if len(existing) > 0 {
 		return nil, existsf("cluster %s already exists: delete it with `k3d delete cluster %s` or choose another name", o.Name, o.Name)
 	}
-	taken, err := e.takenNames(ctx)
-	if err != nil {
-		return nil, err
+	refNames := make([]string, len(p.refs))
+	for i, r := range p.refs {
+		refNames[i] = r.Name
 	}
-	for _, r := range p.refs {
-		if taken[r.Name] {
-			return nil, existsf("a container named %s exists already: remove it or choose another cluster name", r.Name)
-		}
+	if name, err := e.takenName(ctx, refNames); err != nil {
+		return nil, err
+	} else if name != "" {
+		return nil, existsf("a container named %s exists already: remove it or choose another cluster name", name)
 	}
 	if err := e.planNetwork(ctx, p); err != nil {
 		return nil, err
