@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // MeminfoPath is where a node with a MemoryLimit reads the limit as its
@@ -85,12 +86,15 @@ func (f NodeFiles) PutMeminfo(node string, limit int64, inspect func() error) (s
 	return f.Put(node, MeminfoFile, Meminfo(limit))
 }
 
-// IsMeminfoMount reports whether a bind mount of node is its fake
-// /proc/meminfo, which inspection hides: it follows from MemoryLimit and is
-// not one of the spec's mounts. It goes by the path's shape, not by Root, so
-// that a backend run by another user still recognises it.
-func IsMeminfoMount(node, source, target string) bool {
-	return target == MeminfoPath && filepath.Base(source) == MeminfoFile && filepath.Base(filepath.Dir(source)) == node
+// WithoutMeminfo is a node's mounts, as a runtime reports them, less its
+// fake /proc/meminfo: that follows from MemoryLimit and is not one of the
+// spec's mounts. It goes by the path's shape, not by Root, so that a
+// backend run by another user still recognises it.
+func WithoutMeminfo(node string, ms []Mount) []Mount {
+	return slices.DeleteFunc(ms, func(m Mount) bool {
+		return m.Type == MountBind && m.Target == MeminfoPath &&
+			filepath.Base(m.Source) == MeminfoFile && filepath.Base(filepath.Dir(m.Source)) == node
+	})
 }
 
 // Remove deletes a node's files; a node without any is not an error.

@@ -109,9 +109,7 @@ func nodeFrom(c container.InspectResponse) backends.Node {
 		}
 		n.HostPID = hc.PidMode.IsHost()
 		n.GPUs = gpusFrom(hc.DeviceRequests)
-		n.Mounts = slices.DeleteFunc(mountsFrom(hc, fallback), func(m backends.Mount) bool {
-			return m.Type == backends.MountBind && backends.IsMeminfoMount(n.Name, m.Source, m.Target)
-		})
+		n.Mounts = backends.WithoutMeminfo(n.Name, mountsFrom(hc, fallback))
 		n.Ports = portsFrom(hc.PortBindings)
 	}
 	if ns := c.NetworkSettings; ns != nil {

@@ -129,9 +129,7 @@ func nodeFrom(c *define.InspectContainerData) backends.Node {
 			n.Ulimits = append(n.Ulimits, backends.Ulimit{Name: strings.ToLower(strings.TrimPrefix(u.Name, "RLIMIT_")), Soft: u.Soft, Hard: u.Hard})
 		}
 	}
-	n.Mounts = slices.DeleteFunc(mountsFrom(c), func(m backends.Mount) bool {
-		return m.Type == backends.MountBind && backends.IsMeminfoMount(n.Name, m.Source, m.Target)
-	})
+	n.Mounts = backends.WithoutMeminfo(n.Name, mountsFrom(c))
 	if ns := c.NetworkSettings; ns != nil {
 		if n.State.Running && len(ns.Ports) > 0 {
 			// Only a running node reports where its ports are published.

@@ -199,7 +199,7 @@ func (p *proxy) apply(cfg Config) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	settings := cfg.Settings
-	if prev := p.tuned(); prev != settings && p.settings.Load() != nil {
+	if prev := p.settings.Load(); prev != nil && *prev != settings {
 		p.logf("settings now %+v", settings)
 	}
 	p.settings.Store(&settings)
