@@ -13,6 +13,7 @@ import (
 	"github.com/k3d/k3d/backends"
 	"github.com/k3d/k3d/engine"
 	"github.com/k3d/k3d/engine/flagspec"
+	"github.com/k3d/k3d/engine/loadbalancer"
 	"github.com/k3d/k3d/engine/nodefilter"
 )
 
@@ -55,20 +56,19 @@ func empty(n *yaml.Node) bool {
 func (f *File) Options(lookupEnv func(string) (string, bool)) (engine.CreateClusterOptions, string, error) {
 	s := f.Simple
 	o := engine.CreateClusterOptions{
-		Name:           s.Metadata.Name,
-		Servers:        1,
-		Image:          s.Image,
-		Network:        s.Network,
-		Subnet:         s.Subnet,
-		Token:          s.Token,
-		NoLoadBalancer: s.Options.K3d.DisableLoadbalancer,
-		NoImageVolume:  s.Options.K3d.DisableImageVolume,
-		NoRollback:     s.Options.K3d.DisableRollback,
-		ServersMemory:  s.Options.Runtime.ServersMemory,
-		AgentsMemory:   s.Options.Runtime.AgentsMemory,
-		HostPID:        s.Options.Runtime.HostPidMode,
-		GPUs:           s.Options.Runtime.GPURequest,
-		// Checked with the flags' checks, which name the flag.
+		Name:              s.Metadata.Name,
+		Servers:           1,
+		Image:             s.Image,
+		Network:           s.Network,
+		Subnet:            s.Subnet,
+		Token:             s.Token,
+		NoLoadBalancer:    s.Options.K3d.DisableLoadbalancer,
+		NoImageVolume:     s.Options.K3d.DisableImageVolume,
+		NoRollback:        s.Options.K3d.DisableRollback,
+		ServersMemory:     s.Options.Runtime.ServersMemory,
+		AgentsMemory:      s.Options.Runtime.AgentsMemory,
+		HostPID:           s.Options.Runtime.HostPidMode,
+		GPUs:              s.Options.Runtime.GPURequest,
 		LBConfigOverrides: s.Options.K3d.Loadbalancer.ConfigOverrides,
 		UpdateKubeconfig:  orTrue(s.Options.Kubeconfig.UpdateDefaultKubeconfig),
 		SwitchContext:     orTrue(s.Options.Kubeconfig.SwitchCurrentContext),
@@ -194,6 +194,12 @@ func (f *File) Options(lookupEnv func(string) (string, bool)) (engine.CreateClus
 	}
 	if _, err := backends.GPUCount(s.Options.Runtime.GPURequest); err != nil {
 		return o, "", f.errorf([]string{"options", "runtime", "gpuRequest"}, "%v", err)
+	}
+	var lb loadbalancer.Settings
+	for i, kv := range o.LBConfigOverrides {
+		if err := lb.ApplyOverride(kv); err != nil {
+			return o, "", f.errorf([]string{"options", "k3d", "loadbalancer", "configOverrides", strconv.Itoa(i)}, "%v", err)
+		}
 	}
 	for i, h := range s.HostAliases {
 		if _, err := netip.ParseAddr(h.IP); err != nil {
