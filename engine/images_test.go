@@ -473,6 +473,9 @@ func TestImportReportsBytesAndNodes(t *testing.T) {
 // --keep-tarball writes each stream once into the image volume and lists it
 // there; nodes added later import what is kept, from their own mount.
 func TestKeepTarballKeepsTheStreamForNodesAddedLater(t *testing.T) {
+	// A temporary directory of its own: k3d processes of other test
+	// packages (e2e's --keep-tarball) use the shared one meanwhile.
+	t.Setenv("TMPDIR", t.TempDir())
 	te, ctr := importEnv(t)
 	ctx := ctxT(t)
 	te.rt.AddImage("myapp:dev")
